@@ -1,0 +1,1 @@
+"""Reference implementations, one package per system, each with its seeded bugs."""

@@ -1,0 +1,26 @@
+"""Errors a user can act on. The CLI prints them as one line and exits 2."""
+
+from __future__ import annotations
+
+
+class TreadleError(Exception):
+    """Bad usage or bad input: printed as one line, exit code 2, never a traceback."""
+
+
+class InputError(TreadleError):
+    """A file could not be read: says which file, which line, and what was expected."""
+
+    def __init__(self, path: str, line: int | None, message: str):
+        self.path = path
+        self.line = line
+        self.detail = message
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+
+
+class TraceMismatch(TreadleError):
+    """A trace does not fit the system that is asked to replay it."""
+
+
+class Nondeterminism(TreadleError):
+    """Node code behaved differently on two runs of the same choices."""
