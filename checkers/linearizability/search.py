@@ -1,0 +1,201 @@
+"""The search: Wing & Gong's algorithm with Lowe's memoization, plus pruning.
+
+References:
+* J. M. Wing and C. Gong, "Testing and verifying concurrent objects", JPDC 1993.
+* G. Lowe, "Testing for linearizability", CCPE 2017: memoize (linearized set, state) pairs.
+* A. Horn and D. Kroening, "Faster linearizability checking via P-compositionality", FORTE 2015.
+* Porcupine (A. Athalye): the same search over a call/return list with a bitset cache.
+
+The search is a depth-first walk over *configurations* ``(linearized, state)``: ``linearized``
+is a bitset (a Python int) over the operations of one partition, indexed in call order, and
+``state`` an interned model state (an int id). From a configuration, an operation may be
+linearized next iff it is not yet linearized and was invoked before the earliest return among
+the completed operations not yet linearized (the *frontier*): with operations indexed by call,
+those form a prefix mask. The walk succeeds when every completed operation is linearized;
+operations with an unknown outcome (``info``, pending) never have to be.
+
+Pruning, each sound (a pruned branch is dominated by one that is explored):
+
+1. Memoization (Lowe): a configuration is expanded at most once.
+2. Identity steps of completed operations are taken greedily: if a completed operation is
+   legal now and leaves the state unchanged (a read that matches), linearizing it now is as
+   good as any later point, since nothing must precede it (it was invoked before the
+   frontier) and it changes nothing; so the configuration gets that one child only.
+3. An unknown-outcome operation is never linearized where it would not change the state:
+   linearizing it there is no better than never linearizing it.
+4. Unknown-outcome operations with identical inputs are interchangeable (each may take effect
+   at any point after its call): only the earliest-invoked unused one of each group is tried.
+5. Unknown-outcome read-only operations (per ``Model.read_only``) are dropped up front.
+6. Model steps are cached per (state, operation): each is computed once.
+
+The walk is a generator that yields every ``slice_steps`` expansions, so that a driver can
+interleave partitions and enforce a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkers.linearizability.ops import Operation
+from models.model import UNKNOWN, Model
+
+
+@dataclass
+class Outcome:
+    linearizable: bool
+    expansions: int
+    model_steps: int
+    # linearizable: one linearization (operation ids, in order)
+    linearization: list[int] = field(default_factory=list)
+    # not linearizable: the longest partial linearizations found (operation ids, in order)
+    longest: list[list[int]] = field(default_factory=list)
+    states: list[Any] = field(default_factory=list)  # interned states, by id
+
+
+def search(
+    ops: list[Operation], model: Model, slice_steps: int = 5000, keep_longest: int = 3
+) -> Generator[int, None, Outcome]:
+    """Search one partition. ``ops`` are in call order. Yields progress; returns an Outcome."""
+    read_only = model.read_only
+    if read_only is not None:
+        ops = [o for o in ops if o.completed or not read_only(o.input)]
+    n = len(ops)
+    step = model.step
+    init = model.init()
+    states: list[Any] = [init]
+    sid_of: dict[Any, int] = {init: 0}
+    if not any(o.completed for o in ops):
+        return Outcome(True, 0, 0, [], [], states)
+
+    inputs = [o.input for o in ops]
+    outputs = [o.output for o in ops]
+    calls = [o.call for o in ops]
+    completed = sorted((o.ret, i) for i, o in enumerate(ops) if o.completed)
+    ncomp = len(completed)
+    ret_bits = [1 << i for _, i in completed]
+    # prefix[r]: ops invoked before the r-th return (in return order)
+    prefix = []
+    j = 0
+    for ret, _ in completed:
+        while j < n and calls[j] < ret:
+            j += 1
+        prefix.append((1 << j) - 1)
+    info_mask = 0
+    comp_mask = 0
+    prev_ident = [0] * n
+    last_of: dict[Any, int] = {}
+    for i, o in enumerate(ops):
+        if o.completed:
+            comp_mask |= 1 << i
+        else:
+            info_mask |= 1 << i
+            if o.input in last_of:
+                prev_ident[i] = 1 << last_of[o.input]
+            last_of[o.input] = i
+
+    trans: dict[int, int] = {}
+    seen: set[tuple[int, int]] = set()
+    # a node: (mask, sid, rp, op, parent)
+    root = (0, 0, 0, -1, None)
+    stack: list[tuple] = [root]
+    best_depth = -1
+    best_nodes: list[tuple] = []
+    expansions = 0
+    model_steps = 0
+    budget = slice_steps
+
+    while stack:
+        node = stack.pop()
+        mask, sid, rp = node[0], node[1], node[2]
+        while rp < ncomp and mask & ret_bits[rp]:
+            rp += 1
+        if rp == ncomp:
+            path = []
+            while node[4] is not None:
+                path.append(ops[node[3]].id)
+                node = node[4]
+            path.reverse()
+            return Outcome(True, expansions, model_steps, path, [], states)
+        expansions += 1
+        budget -= 1
+        if budget <= 0:
+            budget = slice_steps
+            yield expansions
+        depth = (mask & comp_mask).bit_count()
+        if depth >= best_depth:
+            if depth > best_depth:
+                best_depth = depth
+                best_nodes = [node]
+            elif len(best_nodes) < keep_longest:
+                best_nodes.append(node)
+        cand = prefix[rp] & ~mask
+        base = sid * n
+        comp_children: list[tuple] = []
+        info_children: list[tuple] = []
+        while cand:
+            low = cand & -cand
+            cand ^= low
+            i = low.bit_length() - 1
+            t = trans.get(base + i)
+            if t is None:
+                model_steps += 1
+                legal, new_state = step(states[sid], inputs[i], outputs[i])
+                if legal:
+                    t = sid_of.get(new_state)
+                    if t is None:
+                        t = len(states)
+                        sid_of[new_state] = t
+                        states.append(new_state)
+                else:
+                    t = -1
+                trans[base + i] = t
+            if t < 0:
+                continue
+            if low & info_mask:
+                if t == sid:
+                    continue
+                pb = prev_ident[i]
+                if pb and not mask & pb:
+                    continue
+                info_children.append((mask | low, t, i))
+            elif t == sid:
+                comp_children = [(mask | low, t, i)]
+                info_children = []
+                break
+            else:
+                comp_children.append((mask | low, t, i))
+        # explore completed operations first (in call order), then unknown ones
+        for children in (info_children, comp_children):
+            for k in range(len(children) - 1, -1, -1):
+                cm, t, i = children[k]
+                key = (cm, t)
+                if key in seen:
+                    continue
+                seen.add(key)
+                stack.append((cm, t, rp, i, node))
+
+    longest = []
+    for node in best_nodes:
+        path = []
+        while node[4] is not None:
+            path.append(ops[node[3]].id)
+            node = node[4]
+        path.reverse()
+        longest.append(path)
+    return Outcome(False, expansions, model_steps, [], longest, states)
+
+
+def replay(ops: list[Operation], model: Model, path: list[int]) -> list[Any]:
+    """The model states along ``path`` (ids into ``ops``): states[k] is the state before
+    path[k], plus the final state."""
+    st = model.init()
+    out = [st]
+    for i in path:
+        legal, st = model.step(st, ops[i].input, ops[i].output)
+        out.append(st)
+    return out
+
+
+__all__ = ["Outcome", "search", "replay", "UNKNOWN"]

@@ -1,0 +1,73 @@
+"""A key-value store with get/put/append (and cas/delete), partitioned by key.
+
+Conventions (MIT 6.824 / Porcupine kv): every key starts as the empty string, and a missing
+key reads as ``""``. A ``get`` whose ok value is null is read as ``""`` too, so null and ``""``
+are the same observation. ``put v`` sets the key, ``append v`` concatenates the string ``v``
+onto it, ``delete`` resets it to ``""``, ``cas [expected, new]`` sets ``new`` iff the value is
+``expected`` (null means absent, i.e. ``""``).
+
+The model is partitioned by the event field ``key`` (P-compositionality), so ``step`` sees the
+state of one key: a string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.model import UNKNOWN, Call, Model, by_key, fmt
+
+
+def init() -> Any:
+    return ""
+
+
+def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
+    f = inp.f
+    if f == "get" or f == "read":
+        if output is UNKNOWN:
+            return True, state
+        return (output == state or (output is None and state == "")), state
+    if f == "put" or f == "write":
+        v = inp.value
+        return True, "" if v is None else v
+    if f == "append":
+        v = inp.value
+        if not isinstance(v, str) or not isinstance(state, str):
+            return False, state
+        return True, state + v
+    if f == "delete":
+        return True, ""
+    if f == "cas":
+        old, new = inp.value
+        if old is None:
+            old = ""
+        if state == old:
+            return True, "" if new is None else new
+        return output is UNKNOWN, state
+    return False, state
+
+
+def read_only(inp: Call) -> bool:
+    return inp.f in ("get", "read")
+
+
+def describe_operation(inp: Call, output: Any) -> str:
+    k = fmt(inp.key)
+    out = "?" if output is UNKNOWN else fmt("" if output is None else output)
+    if inp.f in ("get", "read"):
+        return f"get({k}) -> {out}"
+    if inp.f == "delete":
+        return f"delete({k})"
+    suffix = " -> ?" if output is UNKNOWN else ""
+    return f"{inp.f}({k}, {fmt(inp.value)}){suffix}"
+
+
+MODEL = Model(
+    name="kv",
+    init=init,
+    step=step,
+    partition=by_key,
+    read_only=read_only,
+    describe_operation=describe_operation,
+    doc='key-value store: get/put/append/cas/delete, partitioned by key, missing key = ""',
+)

@@ -1,0 +1,217 @@
+"""Jepsen EDN histories (map and tuple/log form) and Porcupine's etcd and kv logs.
+
+Every reader returns treadle history events: ``{"index", "time", "type", "process", "f",
+"value", ...}``. Keywords become plain strings (``:read`` -> ``"read"``), vectors lists. Jepsen
+nemesis operations (``:process :nemesis``) become protocol events ``{"type": "nemesis",
+"node": "nemesis", ...}`` so that they are not mistaken for client operations.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from treadle.codecs.edn import EdnError, Keyword, Reader, Symbol
+from treadle.errors import InputError
+
+_TYPES = ("invoke", "ok", "fail", "info")
+
+
+def to_json(v: Any) -> Any:
+    """EDN value -> JSON-able value (keywords and symbols as strings, sets as sorted lists)."""
+    if isinstance(v, Keyword | Symbol):
+        return str(v)
+    if isinstance(v, list | tuple):
+        return [to_json(x) for x in v]
+    if isinstance(v, frozenset):
+        return sorted((to_json(x) for x in v), key=repr)
+    if isinstance(v, dict):
+        return {str(k) if isinstance(k, str) else repr(k): to_json(x) for k, x in v.items()}
+    return v
+
+
+def _forms(text: str, path: str) -> list[tuple[int, Any]]:
+    r = Reader(text)
+    out: list[tuple[int, Any]] = []
+    try:
+        while not r.at_end():
+            line = r.line
+            out.append((line, r.read()))
+    except EdnError as e:
+        raise InputError(path, e.line, str(e)) from None
+    return out
+
+
+def _event(
+    path: str, line: int, n: int, process: Any, typ: Any, f: Any, value: Any, extra: dict
+) -> dict[str, Any]:
+    if not isinstance(typ, Keyword):
+        raise InputError(
+            path, line, f"expected :type to be a keyword (:invoke|:ok|:fail|:info), got {typ!r}"
+        )
+    t = str(typ)
+    ev: dict[str, Any] = {"index": n, "time": extra.pop("time", n)}
+    if process == "nemesis" or (isinstance(process, Keyword) and str(process) == "nemesis"):
+        ev.update({"type": "nemesis", "node": "nemesis", "f": to_json(f), "value": to_json(value)})
+        ev["nemesis_type"] = t
+        ev.update(extra)
+        return ev
+    if t not in _TYPES:
+        raise InputError(path, line, f"expected :type :invoke, :ok, :fail or :info, got :{t}")
+    if isinstance(process, bool) or not isinstance(process, int | str):
+        raise InputError(
+            path, line, f"expected :process to be an integer or :nemesis, got {process!r}"
+        )
+    if not isinstance(f, str):
+        raise InputError(path, line, f"expected :f to be a keyword, got {f!r}")
+    ev.update({"type": t, "process": to_json(process), "f": str(f), "value": to_json(value)})
+    ev.update(extra)
+    return ev
+
+
+def _from_map(path: str, line: int, n: int, m: Any) -> dict[str, Any]:
+    if not isinstance(m, dict):
+        raise InputError(
+            path, line, f"expected an op map {{:process ..., :type ..., :f ...}}, got {m!r}"
+        )
+    for k in ("process", "type", "f"):
+        if k not in m:
+            raise InputError(path, line, f"expected the op map to have :{k}")
+    extra = {
+        str(k): to_json(v)
+        for k, v in m.items()
+        if isinstance(k, str) and str(k) not in ("process", "type", "f", "value", "index")
+    }
+    return _event(path, line, n, m["process"], m["type"], m["f"], m.get("value"), extra)
+
+
+_LOG_PREFIX = re.compile(r"^\s*(?:INFO\s+jepsen\.util\s+-\s+)?")
+
+
+def parse_edn_history(text: str, path: str = "<history>") -> list[dict[str, Any]]:
+    """Jepsen EDN: op maps (one per line, or one vector of maps) or the tuple/log form."""
+    first = next(
+        (ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(";")),
+        "",
+    )
+    if first and (
+        first[0].isdigit()
+        or first.startswith("INFO")
+        or first.startswith(":nemesis")
+        or first.startswith("[:nemesis")
+        or re.match(r"^\[\d", first)
+    ):
+        return _parse_tuple_form(text, path)
+    forms = _forms(text, path)
+    if len(forms) == 1 and isinstance(forms[0][1], list):
+        line = forms[0][0]
+        return [_from_map(path, line, i, m) for i, m in enumerate(forms[0][1])]
+    return [_from_map(path, line, i, m) for i, (line, m) in enumerate(forms)]
+
+
+def _parse_tuple_form(text: str, path: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        s = raw.strip()
+        if not s or s.startswith(";"):
+            continue
+        body = _LOG_PREFIX.sub("", raw, count=1)
+        try:
+            if body.lstrip().startswith("["):
+                parts = Reader(body).read()
+            else:
+                r = Reader(body)
+                parts = []
+                while not r.at_end():
+                    parts.append(r.read())
+        except EdnError as e:
+            raise InputError(path, lineno, str(e)) from None
+        if not isinstance(parts, list) or len(parts) not in (3, 4):
+            raise InputError(
+                path, lineno, "expected 'process :type :f value' (a tuple of 3 or 4 fields)"
+            )
+        value = parts[3] if len(parts) == 4 else None
+        events.append(_event(path, lineno, len(events), parts[0], parts[1], parts[2], value, {}))
+    return events
+
+
+_ETCD = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+(:\S+)\s+(:\S+)\s+(.*?)\s*$")
+_INT = re.compile(r"^-?\d+$")
+_PAIR = re.compile(r"^\[\s*(-?\d+)\s+(-?\d+)\s*\]$")
+
+
+def parse_porcupine_etcd(text: str, path: str = "<history>") -> list[dict[str, Any]]:
+    """Porcupine's etcd logs (see ../shared/corpus/porcupine/PROVENANCE.md).
+
+    ``:info ... :timed-out`` becomes an ``info`` event (outcome unknown: may take effect at any
+    later point, or never, exactly as Porcupine's open-until-EOF op). ``:fail :read :timed-out``
+    becomes an ``info`` read (Porcupine: unknown output, always legal, no effect).
+    """
+    events: list[dict[str, Any]] = []
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        m = _ETCD.match(raw)
+        if not m:
+            raise InputError(
+                path, lineno, "expected 'INFO  jepsen.util - <process> :<type> :<f> <value>'"
+            )
+        proc, typ, f, val = int(m.group(1)), m.group(2)[1:], m.group(3)[1:], m.group(4)
+        if typ not in _TYPES:
+            raise InputError(path, lineno, f"expected type :invoke|:ok|:fail|:info, got :{typ}")
+        if f not in ("read", "write", "cas"):
+            raise InputError(path, lineno, f"expected f :read|:write|:cas, got :{f}")
+        ev: dict[str, Any] = {
+            "index": len(events),
+            "time": len(events),
+            "type": typ,
+            "process": proc,
+            "f": f,
+        }
+        if val == ":timed-out":
+            if typ in ("invoke", "ok"):
+                raise InputError(path, lineno, f"expected a value for :{typ}, got :timed-out")
+            ev["type"] = "info"
+            ev["value"] = None
+            ev["error"] = "timed-out"
+        elif val == "nil":
+            ev["value"] = None
+        elif _INT.match(val):
+            ev["value"] = int(val)
+        elif (pm := _PAIR.match(val)) is not None:
+            ev["value"] = [int(pm.group(1)), int(pm.group(2))]
+        else:
+            raise InputError(
+                path, lineno, f"expected value nil, an integer, [a b] or :timed-out, got {val!r}"
+            )
+        if f == "cas" and ev["type"] != "info" and not isinstance(ev["value"], list):
+            raise InputError(path, lineno, "expected a cas value [old new]")
+        events.append(ev)
+    return events
+
+
+def parse_porcupine_kv(text: str, path: str = "<history>") -> list[dict[str, Any]]:
+    """Porcupine's kv histories: one EDN map per line with :process :type :f :key :value."""
+    events = []
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            r = Reader(raw)
+            m = r.read()
+            if not r.at_end():
+                raise EdnError(1, "expected one map per line")
+        except EdnError as e:
+            raise InputError(path, lineno, str(e)) from None
+        ev = _from_map(path, lineno, len(events), m)
+        if ev["type"] not in _TYPES:
+            raise InputError(path, lineno, "expected a client operation")
+        if ev["f"] not in ("get", "put", "append"):
+            raise InputError(path, lineno, f"expected :f :get|:put|:append, got :{ev['f']}")
+        if not isinstance(ev.get("key"), str):
+            raise InputError(path, lineno, 'expected a string :key, e.g. :key "0"')
+        v = ev.get("value")
+        if v is not None and not isinstance(v, str):
+            raise InputError(path, lineno, f"expected a string or nil :value, got {v!r}")
+        events.append(ev)
+    return events
