@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +26,11 @@ class CheckResult:
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @builtins.property
     def ok(self) -> bool:
         return self.verdict == OK
 
-    @property
+    @builtins.property
     def violated(self) -> bool:
         return self.verdict == VIOLATION
 

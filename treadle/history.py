@@ -99,7 +99,9 @@ def parse_jsonl(text: str, path: str = "<history>") -> list[dict[str, Any]]:
             raise InputError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
         t = obj.get("type")
         if not isinstance(t, str):
-            raise InputError(path, lineno, 'expected a string field "type" (invoke|ok|fail|info|...)')
+            raise InputError(
+                path, lineno, 'expected a string field "type" (invoke|ok|fail|info|...)'
+            )
         if t in CLIENT_TYPES and "process" not in obj:
             raise InputError(path, lineno, f'a client "{t}" event needs a "process" field')
         obj.setdefault("index", len(events))

@@ -1,0 +1,395 @@
+"""The ``treadle`` command.
+
+Exit codes: 0 no violation, 1 violation, 2 bad usage or input, 3 unknown (a check timed out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from typing import Any
+
+from treadle.errors import TreadleError
+
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="treadle",
+        description="Model checking and verification harness for distributed systems.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("list", help="systems with their seeded bugs, and strategies")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser(
+        "explore", help="explore a system's schedules and faults, looking for violations"
+    )
+    s.add_argument("system")
+    s.add_argument("--bug", help="switch on a seeded bug (see treadle list)")
+    s.add_argument(
+        "--strategy",
+        default="mixed",
+        help="mixed (default: random, pct, swarm in turn), random, pct, swarm, dfs, bfs, dpor",
+    )
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--runs", type=int, help="number of runs (default 100, or unlimited with --time)"
+    )
+    s.add_argument("--steps", type=int, help="steps per run (default: the system's)")
+    s.add_argument("--time", type=float, help="wall-time budget in seconds")
+    s.add_argument(
+        "--config", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)"
+    )
+    s.add_argument(
+        "--out", default="histories", help="where traces are saved (default: histories/)"
+    )
+    s.add_argument(
+        "--shrink-time", type=float, default=30.0, help="seconds to spend shrinking (0: don't)"
+    )
+    s.add_argument(
+        "--check-determinism",
+        action="store_true",
+        help="replay runs twice and in another process, report the first divergence",
+    )
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("replay", help="replay a trace: same history byte for byte, checks re-run")
+    s.add_argument("trace")
+    s.add_argument("--history", metavar="OUT", help="also write the history as JSONL")
+    s.add_argument("--check-determinism", action="store_true")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("shrink", help="minimize a trace that shows a violation")
+    s.add_argument("trace")
+    s.add_argument("--out", help="where to write the shrunk trace (default: overwrite)")
+    s.add_argument("--time", type=float, default=60.0, help="seconds to spend")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("show", help="print a trace's timeline, or a history")
+    s.add_argument("path")
+    s.add_argument("--limit", type=int, default=0, help="show at most this many lines (0: all)")
+
+    s = sub.add_parser("check", help="check histories (recorded by treadle or any real system)")
+    s.add_argument("files", nargs="+", metavar="HISTORY")
+    s.add_argument(
+        "--model",
+        help="cas-register, register, kv, ... or a protocol checker: raft, eventstore, breaker ...",
+    )
+    s.add_argument(
+        "--format", default="auto", help="jsonl | edn | porcupine-etcd | porcupine-kv | auto"
+    )
+    s.add_argument("--timeout", type=float, help="seconds per file; past it the verdict is unknown")
+    s.add_argument("--html", metavar="OUT", help="write an HTML page to study the counterexample")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser(
+        "prove", help="z3 proofs: quorum intersection (pbft), breaker bounded model checking"
+    )
+    s.add_argument("target", help="pbft | breaker")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except TreadleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+# ---------------------------------------------------------------------------------------- list
+def cmd_list(args: argparse.Namespace) -> int:
+    from treadle.strategies import EXHAUSTIVE, STRATEGIES
+    from treadle.system import all_systems, broken_systems
+
+    systems = all_systems()
+    broken = broken_systems()
+    strategies = list(STRATEGIES) + list(EXHAUSTIVE)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "systems": [
+                        {
+                            "name": s.name,
+                            "description": s.description,
+                            "bugs": [
+                                {"name": b, "description": d} for b, d in sorted(s.bugs.items())
+                            ],
+                        }
+                        for s in systems.values()
+                    ],
+                    "strategies": strategies,
+                    "unavailable": [{"name": n, "error": e} for n, e in sorted(broken.items())],
+                },
+                indent=1,
+            )
+        )
+        return EXIT_OK
+    from rich.table import Table
+
+    con = _console()
+    table = Table(title="systems", show_lines=True)
+    table.add_column("system", style="bold")
+    table.add_column("description")
+    table.add_column("seeded bugs (--bug)")
+    for s in systems.values():
+        bugs = "\n".join(f"[bold]{b}[/bold]: {d}" for b, d in sorted(s.bugs.items()))
+        table.add_row(s.name, s.description, bugs)
+    con.print(table)
+    con.print("strategies: " + ", ".join(strategies))
+    for n, e in sorted(broken.items()):
+        _console(stderr=True).print(f"[yellow]warning:[/yellow] system {n} unavailable: {e}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------- explore
+def cmd_explore(args: argparse.Namespace) -> int:
+    from treadle.runner import explore
+    from treadle.system import get_system, parse_config_args
+
+    system = get_system(args.system)
+    system.check_bug(args.bug)
+    config = parse_config_args(args.config)
+    err = _console(stderr=True)
+    show_progress = not args.json and err.is_terminal
+
+    def say(msg: str) -> None:
+        if not args.json:
+            err.print(f"[dim]{msg}[/dim]")
+
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        total = args.time if args.time else (args.runs or 100)
+        unit = "s" if args.time else "runs"
+        with Progress(
+            TextColumn("[bold]exploring[/bold] " + system.name),
+            BarColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("explore", total=total, info="")
+            t0 = time.monotonic()
+
+            def progress(runs: int, events: int, elapsed: float) -> None:
+                bar.update(
+                    task,
+                    completed=elapsed if unit == "s" else runs,
+                    info=f"{runs} runs, {events} events",
+                )
+
+            result = explore(
+                system,
+                bug=args.bug,
+                strategy=args.strategy,
+                seed=args.seed,
+                runs=args.runs,
+                steps=args.steps,
+                time_limit=args.time,
+                config=config,
+                out=args.out,
+                shrink_seconds=args.shrink_time,
+                check_determinism=args.check_determinism,
+                progress=progress,
+                on_message=lambda m: bar.update(task, info=m),
+            )
+            del t0
+    else:
+        result = explore(
+            system,
+            bug=args.bug,
+            strategy=args.strategy,
+            seed=args.seed,
+            runs=args.runs,
+            steps=args.steps,
+            time_limit=args.time,
+            config=config,
+            out=args.out,
+            shrink_seconds=args.shrink_time,
+            check_determinism=args.check_determinism,
+            on_message=say,
+        )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1))
+    else:
+        con = _console()
+        if result.violation is None:
+            style = "green" if result.verdict == "ok" else "yellow"
+            con.print(f"[{style}]{result.summary()}[/{style}]")
+            for k, v in result.extra.items():
+                if k not in ("verdict",):
+                    con.print(f"  {k}: {v}")
+        else:
+            v = result.violation
+            con.print(
+                f"[bold red]violation[/bold red] of [bold]{v.property}[/bold] "
+                f"(run {result.runs}, seed {result.seeds[1]}, {result.elapsed_s:.1f} s)"
+            )
+            con.print(v.message)
+            if result.shrunk:
+                s = result.shrunk
+                con.print(
+                    f"shrunk: {s['from_choices']} -> {s['choices']} choices, "
+                    f"{s['from_steps']} -> {s['steps']} steps"
+                )
+            con.print(f"trace: {result.trace}")
+            con.print(f"replay: [bold]{result.replay}[/bold]   show: treadle show {result.trace}")
+    return {"ok": EXIT_OK, "violation": EXIT_VIOLATION, "unknown": EXIT_UNKNOWN}[result.verdict]
+
+
+# ---------------------------------------------------------------------------------------- replay
+def cmd_replay(args: argparse.Namespace) -> int:
+    from treadle import history as hist
+    from treadle.runner import check_determinism, replay
+
+    t0 = time.monotonic()
+    r = replay(args.trace)
+    elapsed = time.monotonic() - t0
+    if args.check_determinism:
+        msg = check_determinism(args.trace)
+        if msg:
+            raise TreadleError(msg)
+    if args.history:
+        hist.write_jsonl(args.history, r.run.history)
+    v = r.run.violation
+    verdict = "violation" if v else ("unknown" if r.run.unknown else "ok")
+    recorded = r.trace.violation
+    out = {
+        "verdict": verdict,
+        "system": r.trace.system,
+        "bug": r.trace.bug,
+        "strategy": r.trace.strategy,
+        "seed": r.trace.seed,
+        "runs": 1,
+        "events": len(r.run.history),
+        "steps": r.run.steps,
+        "elapsed_s": round(elapsed, 3),
+        "violation": {"property": v.property, "message": v.message} if v else None,
+        "trace": args.trace,
+        "replay": f"treadle replay {args.trace}",
+        "history_sha256": r.history_sha256,
+        "reproduces_recorded_violation": bool(
+            v and recorded and recorded.get("property") == v.property
+        ),
+    }
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        con = _console()
+        con.print(
+            f"history sha256 {r.history_sha256} (matches the trace), {len(r.run.history)} events, {r.run.steps} steps"
+        )
+        if v:
+            con.print(f"[bold red]violation[/bold red] of [bold]{v.property}[/bold]: {v.message}")
+        else:
+            con.print(f"[green]{verdict}[/green]: no property violated")
+    return {"ok": EXIT_OK, "violation": EXIT_VIOLATION, "unknown": EXIT_UNKNOWN}[verdict]
+
+
+# ---------------------------------------------------------------------------------------- shrink
+def cmd_shrink(args: argparse.Namespace) -> int:
+    from treadle.runner import load_and_check, replay_command, shrink
+
+    system, trace = load_and_check(args.trace)
+    t0 = time.monotonic()
+    small = shrink(system, trace, max_seconds=args.time)
+    out = args.out or args.trace
+    small.save(out)
+    assert small.violation is not None
+    res = {
+        "verdict": "violation",
+        "system": small.system,
+        "bug": small.bug,
+        "strategy": small.strategy,
+        "seed": small.seed,
+        "runs": 1,
+        "events": small.events,
+        "elapsed_s": round(time.monotonic() - t0, 3),
+        "violation": {
+            "property": small.violation["property"],
+            "message": small.violation["message"],
+        },
+        "trace": out,
+        "replay": replay_command(out),
+        "history_sha256": small.history_sha256,
+        "choices": [len(trace.choices), len(small.choices)],
+        "steps": [trace.steps, small.steps],
+    }
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        _console().print(
+            f"shrunk {len(trace.choices)} -> {len(small.choices)} choices, {trace.steps} -> {small.steps} steps; "
+            f"still violates {small.violation['property']}\ntrace: {out}\nreplay: {res['replay']}"
+        )
+    return EXIT_VIOLATION
+
+
+# ---------------------------------------------------------------------------------------- show
+def cmd_show(args: argparse.Namespace) -> int:
+    from treadle.show import show
+
+    show(args.path, limit=args.limit, console=_console())
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------- check, prove
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        mod = importlib.import_module("treadle.check_cmd")
+    except ModuleNotFoundError as e:
+        raise TreadleError(f"the history checker is not installed: {e}") from None
+    return int(mod.main(args))
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    name = args.target.replace("-", "_")
+    try:
+        mod = importlib.import_module(f"checkers.{name}.proofs")
+    except ModuleNotFoundError:
+        raise TreadleError(f"nothing to prove for {args.target!r}; known: pbft, breaker") from None
+    return int(mod.run(args.rest))
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "explore": cmd_explore,
+    "replay": cmd_replay,
+    "shrink": cmd_shrink,
+    "show": cmd_show,
+    "check": cmd_check,
+    "prove": cmd_prove,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,606 @@
+"""Runs: one run, exploration, replay, shrinking, and the determinism self-check."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkers.result import CheckResult
+from treadle import history as hist
+from treadle.errors import Nondeterminism, TraceMismatch, TreadleError
+from treadle.strategies import EXHAUSTIVE, Recorder, Replay, make_strategy
+from treadle.system import System, get_system
+from treadle.trace import Trace, load_trace
+from treadle.world import Chooser, World
+
+HANDLER_EXCEPTION = "no handler exception"
+
+
+@dataclass
+class RunResult:
+    world: World
+    steps: int
+    violation: CheckResult | None
+    unknown: CheckResult | None = None
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self.world.history
+
+
+def run_once(
+    system: System,
+    config: dict[str, Any],
+    bug: str | None,
+    chooser: Chooser,
+    max_steps: int,
+    log_steps: bool = False,
+    stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """One run: start, step until ``max_steps``, quiescence or a violation; then final checks."""
+    cluster = system.build(config, bug)
+    world = World(config, bug, cluster.servers, cluster.clients, chooser, log_steps=log_steps)
+    invariants = system.invariants
+    violation: CheckResult | None = None
+    steps = 0
+    try:
+        world.start()
+        step = world.step
+        while steps < max_steps:
+            if not step():
+                break
+            steps += 1
+            for inv in invariants:
+                r = inv(world)
+                if r is not None and r.verdict == "violation":
+                    violation = r
+                    break
+            if violation is not None:
+                break
+    except Exception as e:  # node code raised: that is a bug in the node, report it as one
+        violation = _handler_exception(world, e)
+    unknown: CheckResult | None = None
+    if violation is None:
+        try:
+            if system.settle_steps:
+                world.settle(system.settle_steps)
+            for check in system.final_checks:
+                r = check(world)
+                if r is None:
+                    continue
+                if r.verdict == "violation":
+                    violation = r
+                    break
+                if r.verdict == "unknown" and unknown is None:
+                    unknown = r
+        except Exception as e:
+            violation = _handler_exception(world, e)
+    return RunResult(world, steps, violation, unknown)
+
+
+def _handler_exception(world: World, e: Exception) -> CheckResult:
+    tb = traceback.extract_tb(e.__traceback__)
+    frame = tb[-1] if tb else None
+    where = f" at {os.path.basename(frame.filename)}:{frame.lineno} ({frame.name})" if frame else ""
+    node = world._current or "the harness"
+    return CheckResult.violation(
+        HANDLER_EXCEPTION,
+        f"{node} raised {type(e).__name__}: {e}{where} at step {world.step_count}, time {world.now}.",
+        exception=type(e).__name__,
+        node=node,
+        step=world.step_count,
+    )
+
+
+def replay_trace(system: System, trace: Trace, log_steps: bool = False) -> RunResult:
+    return run_once(
+        system, trace.config, trace.bug, Replay(trace.choices), trace.steps, log_steps=log_steps
+    )
+
+
+# ---------------------------------------------------------------------------------------- shrink
+def _same_failure(r: RunResult, prop: str) -> bool:
+    return r.violation is not None and r.violation.property == prop
+
+
+def _shortlex(a: list[int], b: list[int]) -> bool:
+    """a is simpler than b."""
+    return (len(a), a) < (len(b), b)
+
+
+def shrink(
+    system: System,
+    trace: Trace,
+    max_seconds: float = 30.0,
+    max_attempts: int = 5000,
+    progress: Callable[[str], None] | None = None,
+) -> Trace:
+    """Minimize the choice list (and the step count) while the same property keeps failing.
+
+    Passes, repeated to a fixpoint: delete chunks of choices (delta debugging, big chunks first,
+    from the end), zero chunks, lower single values, then lower the step bound. Every candidate
+    is a full replay, so what is kept is always a real failing run.
+    """
+    if trace.violation is None:
+        raise TreadleError("this trace records no violation: nothing to shrink towards")
+    prop = trace.violation["property"]
+    deadline = time.monotonic() + max_seconds
+    attempts = 0
+    original = (len(trace.choices), trace.steps)
+
+    def run(choices: list[int], steps: int) -> tuple[list[int], int, RunResult] | None:
+        nonlocal attempts
+        attempts += 1
+        rep = Replay(choices)
+        r = run_once(system, trace.config, trace.bug, rep, steps)
+        if not _same_failure(r, prop):
+            return None
+        used = choices[: rep.pos]
+        while used and used[-1] == 0:
+            used.pop()
+        return used, r.steps, r
+
+    first = run(list(trace.choices), trace.steps)
+    if first is None:
+        raise TraceMismatch(
+            f"trace does not match system {trace.system}: replaying it no longer violates {prop!r}"
+        )
+    best, best_steps, best_run = first
+
+    def budget() -> bool:
+        return attempts < max_attempts and time.monotonic() < deadline
+
+    def consider(cand: list[int], steps: int) -> bool:
+        nonlocal best, best_steps, best_run
+        if not budget():
+            return False
+        got = run(cand, steps)
+        if got is None:
+            return False
+        c, s, r = got
+        if _shortlex(c, best) or (c == best and s < best_steps):
+            best, best_steps, best_run = c, s, r
+            return True
+        return False
+
+    improved = True
+    while improved and budget():
+        improved = False
+        # 1. delete chunks
+        size = max(1, len(best) // 2)
+        while size >= 1 and budget():
+            i = len(best) - size
+            while i >= 0 and budget():
+                if consider(best[:i] + best[i + size :], best_steps):
+                    improved = True
+                i -= size
+            size //= 2
+        # 2. zero chunks
+        size = max(1, len(best) // 2)
+        while size >= 1 and budget():
+            i = 0
+            while i < len(best) and budget():
+                chunk = best[i : i + size]
+                if any(chunk):
+                    if consider(best[:i] + [0] * len(chunk) + best[i + size :], best_steps):
+                        improved = True
+                i += size
+            size //= 2
+        # 3. lower single values (binary search towards 0)
+        i = 0
+        while i < len(best) and budget():
+            v = best[i]
+            if v > 1:
+                lo, hi = 0, v
+                while lo < hi and budget():
+                    mid = (lo + hi) // 2
+                    cand = list(best)
+                    if i < len(cand):
+                        cand[i] = mid
+                    if consider(cand, best_steps):
+                        improved = True
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                    if i >= len(best) or best[i] != v:
+                        break
+            i += 1
+        # 4. lower the step bound (matters for checks that run at the end of a run)
+        lo, hi = 1, best_steps
+        while lo < hi and budget():
+            mid = (lo + hi) // 2
+            got = run(best, mid)
+            if got is not None:
+                best_steps = mid
+                best_run = got[2]
+                hi = mid
+                improved = True
+            else:
+                lo = mid + 1
+        if progress:
+            progress(f"shrinking: {len(best)} choices, {best_steps} steps ({attempts} attempts)")
+    v = best_run.violation
+    assert v is not None
+    return Trace(
+        system=trace.system,
+        system_version=trace.system_version,
+        bug=trace.bug,
+        config=trace.config,
+        seed=trace.seed,
+        strategy=trace.strategy,
+        steps=best_steps,
+        choices=best,
+        violation=v.to_json(),
+        history_sha256=hist.digest(best_run.history),
+        events=len(best_run.history),
+        shrunk_from={"choices": original[0], "steps": original[1]},
+        extra=trace.extra,
+    )
+
+
+# ---------------------------------------------------------------------------------------- explore
+@dataclass
+class ExploreResult:
+    verdict: str
+    system: str
+    bug: str | None
+    strategy: str
+    seed: int
+    runs: int
+    events: int
+    steps: int
+    elapsed_s: float
+    seeds: tuple[int, int]
+    violation: CheckResult | None = None
+    trace: str | None = None
+    replay: str | None = None
+    history_sha256: str | None = None
+    unknown_runs: int = 0
+    interrupted: bool = False
+    shrunk: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "system": self.system,
+            "bug": self.bug,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "seeds": list(self.seeds),
+            "runs": self.runs,
+            "events": self.events,
+            "steps": self.steps,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "violation": (
+                {"property": self.violation.property, "message": self.violation.message}
+                if self.violation
+                else None
+            ),
+            "trace": self.trace,
+            "replay": self.replay,
+            "history_sha256": self.history_sha256,
+            "unknown_runs": self.unknown_runs,
+            "interrupted": self.interrupted,
+            "shrunk": self.shrunk,
+            **self.extra,
+        }
+
+    def summary(self) -> str:
+        if self.violation is None:
+            word = "no violation" if self.verdict == "ok" else self.verdict
+            return (
+                f"{word}: {self.runs} runs, {self.events} events, seeds {self.seeds[0]}..{self.seeds[1]}, "
+                f"{self.elapsed_s:.1f} s" + (" (interrupted)" if self.interrupted else "")
+            )
+        return (
+            f"violation of {self.violation.property}: {self.violation.message}\n"
+            f"trace: {self.trace}\nreplay: {self.replay}"
+        )
+
+    def assert_ok(self) -> None:
+        """For pytest: raise AssertionError with the replay command if a violation was found."""
+        if self.verdict == "violation":
+            raise AssertionError(self.summary())
+
+
+def replay_command(path: str) -> str:
+    return f"treadle replay {shlex.quote(path)}"
+
+
+def trace_filename(system: str, bug: str | None, prop: str, seed: int) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in prop.lower()).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return f"{bug or 'nobug'}-{slug}-seed{seed}.json"
+
+
+def explore(
+    system: str | System,
+    bug: str | None = None,
+    strategy: str = "mixed",
+    seed: int = 0,
+    runs: int | None = None,
+    steps: int | None = None,
+    time_limit: float | None = None,
+    config: dict[str, Any] | None = None,
+    out: str | None = "histories",
+    shrink_seconds: float = 30.0,
+    check_determinism: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
+) -> ExploreResult:
+    """Explore ``system`` (a name or a System). Stops at the first violation, shrinks it, saves the
+    trace under ``out/<system>/`` and returns the result; ``result.assert_ok()`` fails a test with
+    the replay command."""
+    sys_obj = get_system(system) if isinstance(system, str) else system
+    sys_obj.check_bug(bug)
+    if strategy in EXHAUSTIVE:
+        from treadle.exhaustive import explore_exhaustive
+
+        return explore_exhaustive(
+            sys_obj,
+            bug=bug,
+            strategy=strategy,
+            config=config,
+            steps=steps,
+            time_limit=time_limit,
+            out=out,
+            progress=on_message,
+        )
+    strat = make_strategy(strategy)
+    cfg = sys_obj.resolve_config(config)
+    max_steps = steps if steps is not None else sys_obj.steps
+    if runs is None and time_limit is None:
+        runs = 100
+    start = time.monotonic()
+    deadline = start + time_limit if time_limit is not None else None
+    total_events = total_steps = n_runs = unknown_runs = 0
+    interrupted = False
+    found: tuple[int, RunResult, list[int]] | None = None
+    last_seed = seed
+    try:
+        r_index = 0
+        while True:
+            if runs is not None and r_index >= runs:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            run_seed = seed + r_index
+            last_seed = run_seed
+            strat.begin_run(run_seed, cfg, max_steps)
+            rec = Recorder(strat)
+            result = run_once(sys_obj, cfg, bug, rec, max_steps)
+            n_runs += 1
+            total_events += len(result.history)
+            total_steps += result.steps
+            if result.unknown is not None:
+                unknown_runs += 1
+            if check_determinism and (r_index == 0 or result.violation is not None):
+                _check_determinism(sys_obj, cfg, bug, rec.choices, max_steps)
+            if progress:
+                progress(n_runs, total_events, time.monotonic() - start)
+            if result.violation is not None:
+                found = (run_seed, result, rec.choices)
+                break
+            r_index += 1
+    except KeyboardInterrupt:
+        interrupted = True
+    elapsed = time.monotonic() - start
+    seeds = (seed, last_seed)
+    if found is None:
+        verdict = "unknown" if unknown_runs and not interrupted else "ok"
+        return ExploreResult(
+            verdict,
+            sys_obj.name,
+            bug,
+            strategy,
+            seed,
+            n_runs,
+            total_events,
+            total_steps,
+            elapsed,
+            seeds,
+            unknown_runs=unknown_runs,
+            interrupted=interrupted,
+        )
+    run_seed, result, choices = found
+    v = result.violation
+    assert v is not None
+    raw = Trace(
+        system=sys_obj.name,
+        system_version=sys_obj.version,
+        bug=bug,
+        config=cfg,
+        seed=run_seed,
+        strategy=strategy,
+        steps=result.steps,
+        choices=choices,
+        violation=v.to_json(),
+        history_sha256=hist.digest(result.history),
+        events=len(result.history),
+        extra={"strategy_run": strat.describe_run()},
+    )
+    if on_message:
+        on_message(
+            f"found a violation of {v.property} in run {n_runs} (seed {run_seed}); shrinking"
+        )
+    try:
+        final = (
+            shrink(sys_obj, raw, max_seconds=shrink_seconds, progress=on_message)
+            if shrink_seconds > 0
+            else raw
+        )
+    except KeyboardInterrupt:
+        final = raw
+    assert final.violation is not None
+    violation = CheckResult(
+        "violation",
+        final.violation["property"],
+        final.violation["message"],
+        final.violation.get("details", {}),
+    )
+    path = None
+    if out is not None:
+        path = os.path.join(
+            out, sys_obj.name, trace_filename(sys_obj.name, bug, violation.property, run_seed)
+        )
+        final.save(path)
+    return ExploreResult(
+        "violation",
+        sys_obj.name,
+        bug,
+        strategy,
+        seed,
+        n_runs,
+        total_events,
+        total_steps,
+        time.monotonic() - start,
+        seeds,
+        violation=violation,
+        trace=path,
+        replay=replay_command(path) if path else None,
+        history_sha256=final.history_sha256,
+        unknown_runs=unknown_runs,
+        interrupted=interrupted,
+        shrunk={
+            "choices": len(final.choices),
+            "steps": final.steps,
+            "from_choices": len(choices),
+            "from_steps": result.steps,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------- replay
+@dataclass
+class ReplayResult:
+    trace: Trace
+    run: RunResult
+    history_sha256: str
+    matches: bool
+
+
+def load_and_check(path: str) -> tuple[System, Trace]:
+    trace = load_trace(path)
+    system = get_system(trace.system)
+    if trace.system_version and trace.system_version != system.version:
+        raise TraceMismatch(
+            f"trace does not match system {system.name}: it was recorded with version "
+            f"{trace.system_version}, the installed system is version {system.version}"
+        )
+    if trace.bug is not None and trace.bug not in system.bugs:
+        raise TraceMismatch(
+            f"trace does not match system {system.name}: it has no bug {trace.bug!r}"
+        )
+    missing = set(system.resolve_config()) - set(trace.config)
+    if missing:
+        raise TraceMismatch(
+            f"trace does not match system {system.name}: its config lacks {', '.join(sorted(missing))}"
+        )
+    return system, trace
+
+
+def replay(path: str, log_steps: bool = False) -> ReplayResult:
+    system, trace = load_and_check(path)
+    r = replay_trace(system, trace, log_steps=log_steps)
+    d = hist.digest(r.history)
+    matches = not trace.history_sha256 or d == trace.history_sha256
+    if not matches:
+        raise TraceMismatch(
+            f"trace does not match system {system.name}: replaying it gives history sha256 "
+            f"{d[:12]}..., the trace recorded {trace.history_sha256[:12]}... (recorded by another "
+            f"version of the system, or nondeterministic node code: try --check-determinism)"
+        )
+    return ReplayResult(trace, r, d, matches)
+
+
+# ---------------------------------------------------------------------------------------- determinism
+def _fingerprint(r: RunResult) -> tuple[list[Any], list[str]]:
+    return list(r.world.steps_log), [hist.encode_event(e) for e in r.history]
+
+
+def first_divergence(a: RunResult, b: RunResult) -> str | None:
+    la, ea = _fingerprint(a)
+    lb, eb = _fingerprint(b)
+    for x, y in zip(la, lb):
+        if x != y:
+            return f"nondeterminism at step {x[0]}: first run {x[2]} {x[4]!r}, second run {y[2]} {y[4]!r}"
+    for x, y in zip(ea, eb):
+        if x != y:
+            return f"nondeterminism in the history: first run {x}, second run {y}"
+    if len(la) != len(lb) or len(ea) != len(eb):
+        step = min(len(la), len(lb))
+        return f"nondeterminism at step {step}: one run stopped after {len(la)} steps, the other after {len(lb)}"
+    return None
+
+
+def _check_determinism(
+    system: System, cfg: dict[str, Any], bug: str | None, choices: list[int], steps: int
+) -> None:
+    a = run_once(system, cfg, bug, Replay(list(choices)), steps, log_steps=True)
+    b = run_once(system, cfg, bug, Replay(list(choices)), steps, log_steps=True)
+    msg = first_divergence(a, b)
+    if msg:
+        raise Nondeterminism(msg)
+    # a second process with another hash seed catches set-iteration-order dependence
+    trace = Trace(system.name, system.version, bug, cfg, 0, "check", steps, list(choices))
+    other = digest_in_subprocess(trace)
+    if other is not None and other != hist.digest(a.history):
+        raise Nondeterminism(
+            "nondeterminism across processes: the same choices give another history under another "
+            "PYTHONHASHSEED (node code depends on set or dict-of-hash iteration order, id(), or global state)"
+        )
+
+
+def digest_in_subprocess(trace: Trace) -> str | None:
+    """Replay a trace in a fresh interpreter with a different hash seed; return its digest."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "t.json")
+        trace.save(path)
+        env = dict(os.environ, PYTHONHASHSEED=str((os.getpid() % 1000) + 17))
+        code = (
+            "import sys; from treadle.runner import replay_trace; from treadle.trace import load_trace;"
+            "from treadle.system import get_system; from treadle import history as h;"
+            "t=load_trace(sys.argv[1]); print(h.digest(replay_trace(get_system(t.system), t).history))"
+        )
+        try:
+            out = subprocess.run(
+                [sys.executable, "-c", code, path],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if out.returncode != 0:
+            return None
+        return out.stdout.strip() or None
+
+
+def check_determinism(path_or_trace: str | Trace) -> str | None:
+    """Replay a trace twice (and once in another process); None if identical, else the divergence."""
+    if isinstance(path_or_trace, str):
+        system, trace = load_and_check(path_or_trace)
+    else:
+        trace = path_or_trace
+        system = get_system(trace.system)
+    try:
+        _check_determinism(system, trace.config, trace.bug, trace.choices, trace.steps)
+    except Nondeterminism as e:
+        return str(e)
+    return None

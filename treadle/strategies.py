@@ -1,0 +1,243 @@
+"""Strategies pick among the world's choices. One interface, every system.
+
+A strategy is asked ``choose(kind, n, options)`` for every nondeterministic decision of a run:
+
+* ``event``: which enabled event happens next; ``options`` are the events (deliveries and timers
+  earliest first, then faults). Index 0 is always the most "natural" event.
+* ``fate``: 0 deliver, 1 drop, 2 duplicate.
+* ``latency``, ``drift``, ``random`` (a node's draw), ``partition`` (which split), ``torn``.
+
+Exhaustive strategies (dfs, bfs, dpor) live in :mod:`treadle.exhaustive`; they drive the world
+directly rather than one run at a time.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from treadle.world import Chooser, Fault
+
+FAULT_RATE_KEYS = ("crash_rate", "restart_rate", "partition_rate", "heal_rate")
+
+
+class Strategy(Chooser):
+    name = "strategy"
+
+    def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
+        """Called before each run with that run's seed."""
+
+    def describe_run(self) -> dict[str, Any]:
+        """What this run drew (for reports), e.g. a swarm run's fault mix."""
+        return {}
+
+
+class RandomWalk(Strategy):
+    """Uniform among enabled events; faults at the configured rates."""
+
+    name = "random"
+
+    def __init__(self) -> None:
+        self.rng = random.Random(0)
+        self.rates: dict[str, float] = {}
+
+    def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
+        self.rng = random.Random(seed)
+        self.rates = {k[:-5]: float(config[k]) for k in FAULT_RATE_KEYS}
+        self.drop = float(config["drop_rate"])
+        self.duplicate = float(config["duplicate_rate"])
+
+    def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
+        rng = self.rng
+        if kind == "event" and options is not None:
+            return self.choose_event(options)
+        if kind == "fate":
+            r = rng.random()
+            if r < self.drop:
+                return 1
+            if r < self.drop + self.duplicate:
+                return 2
+            return 0
+        return rng.randrange(n)
+
+    def choose_event(self, options: list[Any]) -> int:
+        """Split options into normal events and faults; maybe inject a fault, else pick a
+        normal event with :meth:`pick_normal`."""
+        rng = self.rng
+        n_normal = len(options)
+        while n_normal and type(options[n_normal - 1]) is Fault:
+            n_normal -= 1
+        if n_normal < len(options):
+            by_kind: dict[str, list[int]] = {}
+            for i in range(n_normal, len(options)):
+                by_kind.setdefault(options[i].kind, []).append(i)
+            for kind, idxs in by_kind.items():
+                if rng.random() < self.rates.get(kind, 0.0):
+                    return idxs[rng.randrange(len(idxs))]
+            if n_normal == 0:
+                return n_normal + rng.randrange(len(options) - n_normal)
+        return self.pick_normal(options, n_normal)
+
+    def pick_normal(self, options: list[Any], n: int) -> int:
+        return self.rng.randrange(n)
+
+
+class PCT(RandomWalk):
+    """Probabilistic Concurrency Testing (Burckhardt, Kothari, Musuvathi, Nagarakatte, ASPLOS
+    2010), adapted to message passing: each node (the receiver of an event) gets a random
+    priority; the enabled event of the highest-priority node goes next; at d-1 random change
+    points the node that just ran drops to the lowest priorities. A bug of depth d is found with
+    probability at least 1/(n k^(d-1)) per run."""
+
+    name = "pct"
+
+    def __init__(self, depth: int = 3) -> None:
+        super().__init__()
+        self.depth = depth
+
+    def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
+        super().begin_run(seed, config, max_steps)
+        self.depth = int(config.get("pct_depth", self.depth))
+        self.priority: dict[str, float] = {}
+        self.k = max(1, max_steps)
+        self.change_points = sorted(
+            self.rng.randrange(1, self.k + 1) for _ in range(self.depth - 1)
+        )
+        self.step = 0
+        self.lowered = 0
+
+    def _prio(self, node: str) -> float:
+        p = self.priority.get(node)
+        if p is None:
+            p = self.priority[node] = self.depth + self.rng.random()
+        return p
+
+    def pick_normal(self, options: list[Any], n: int) -> int:
+        self.step += 1
+        best, best_p = 0, -1.0
+        for i in range(n):
+            p = self._prio(options[i].node)
+            if p > best_p:
+                best, best_p = i, p
+        while self.change_points and self.change_points[0] <= self.step:
+            self.change_points.pop(0)
+            self.lowered += 1
+            # d - i: lower than every initial priority, later change points lower still
+            self.priority[options[best].node] = float(self.depth - self.lowered)
+        return best
+
+
+class Swarm(RandomWalk):
+    """Swarm testing (Groce et al., ISSTA 2012), as FoundationDB's simulator and TigerBeetle's VOPR
+    do: every run draws its own fault mix (which faults are on, and how often), so runs differ in
+    kind, not just in luck. Only faults the configuration allows can be drawn."""
+
+    name = "swarm"
+
+    SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+    def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
+        super().begin_run(seed, config, max_steps)
+        rng = self.rng
+        mix: dict[str, float] = {}
+        for kind in ("crash", "partition"):
+            base = self.rates.get(kind, 0.0)
+            mix[kind] = (
+                min(0.5, base * rng.choice(self.SCALES)) if base > 0 and rng.random() < 0.6 else 0.0
+            )
+        for kind in ("restart", "heal"):
+            base = self.rates.get(kind, 0.0)
+            mix[kind] = min(0.9, base * rng.choice(self.SCALES)) if base > 0 else 0.0
+        self.rates = mix
+        self.drop = (
+            min(0.5, self.drop * rng.choice(self.SCALES))
+            if self.drop > 0 and rng.random() < 0.6
+            else 0.0
+        )
+        self.duplicate = (
+            min(0.5, self.duplicate * rng.choice(self.SCALES))
+            if self.duplicate > 0 and rng.random() < 0.6
+            else 0.0
+        )
+
+    def describe_run(self) -> dict[str, Any]:
+        return {
+            **{f"{k}_rate": v for k, v in self.rates.items()},
+            "drop_rate": self.drop,
+            "duplicate_rate": self.duplicate,
+        }
+
+
+class Mixed(Strategy):
+    """The default: runs rotate among random walk, PCT and swarm, so one exploration gets the
+    strengths of each (random: broad; PCT: deep orderings; swarm: unusual fault mixes)."""
+
+    name = "mixed"
+
+    def __init__(self) -> None:
+        self.members: list[Strategy] = [RandomWalk(), PCT(), Swarm()]
+        self.current: Strategy = self.members[0]
+
+    def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
+        self.current = self.members[seed % len(self.members)]
+        self.current.begin_run(seed, config, max_steps)
+
+    def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
+        return self.current.choose(kind, n, options)
+
+    def describe_run(self) -> dict[str, Any]:
+        return {"member": self.current.name, **self.current.describe_run()}
+
+
+class Replay(Chooser):
+    """Feeds back a recorded choice list. A value out of range is reduced modulo n; once the list
+    is exhausted every choice is 0 (the most natural one), as Hypothesis does with its choice
+    sequences: this is what lets shrinking delete and lower choices freely."""
+
+    def __init__(self, choices: list[int]):
+        self.choices = choices
+        self.pos = 0
+
+    def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
+        pos = self.pos
+        self.pos = pos + 1
+        if pos < len(self.choices):
+            v = self.choices[pos]
+            return v if v < n else v % n
+        return 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.pos >= len(self.choices)
+
+
+class Recorder(Chooser):
+    """Wraps a strategy and records every choice it makes (the run's choice list)."""
+
+    def __init__(self, inner: Chooser):
+        self.inner = inner
+        self.choices: list[int] = []
+
+    def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
+        v = self.inner.choose(kind, n, options)
+        self.choices.append(v)
+        return v
+
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "mixed": Mixed,
+    "random": RandomWalk,
+    "pct": PCT,
+    "swarm": Swarm,
+}
+EXHAUSTIVE = ("dfs", "bfs", "dpor")
+
+
+def make_strategy(name: str) -> Strategy:
+    from treadle.errors import TreadleError
+
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        known = ", ".join(list(STRATEGIES) + list(EXHAUSTIVE))
+        raise TreadleError(f"unknown strategy {name!r}; known: {known}")
+    return cls()
