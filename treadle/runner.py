@@ -58,31 +58,52 @@ def run_once(
                 break
             steps += 1
             for inv in invariants:
-                r = inv(world)
+                r = _run_check(inv, world)
                 if r is not None and r.verdict == "violation":
                     violation = r
                     break
             if violation is not None:
                 break
-    except Exception as e:  # node code raised: that is a bug in the node, report it as one
-        violation = _handler_exception(world, e)
+    except CheckerError:
+        raise
+    except Exception as e:
+        if world._current is None:
+            raise  # the harness itself failed: not the node's fault
+        violation = _handler_exception(world, e)  # node code raised: a bug in the node
     unknown: CheckResult | None = None
     if violation is None:
         try:
             if system.settle_steps:
                 world.settle(system.settle_steps)
-            for check in system.final_checks:
-                r = check(world)
-                if r is None:
-                    continue
-                if r.verdict == "violation":
-                    violation = r
-                    break
-                if r.verdict == "unknown" and unknown is None:
-                    unknown = r
         except Exception as e:
+            if world._current is None:
+                raise
             violation = _handler_exception(world, e)
+    if violation is None:
+        for check in system.final_checks:
+            r = _run_check(check, world)
+            if r is None:
+                continue
+            if r.verdict == "violation":
+                violation = r
+                break
+            if r.verdict == "unknown" and unknown is None:
+                unknown = r
     return RunResult(world, steps, violation, unknown)
+
+
+class CheckerError(TreadleError):
+    """A check raised an exception: a bug in the checker or its wiring, not in the system."""
+
+
+def _run_check(check: Callable[[World], CheckResult | None], world: World) -> CheckResult | None:
+    try:
+        return check(world)
+    except Exception as e:
+        name = getattr(check, "__qualname__", repr(check))
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno}" if tb else ""
+        raise CheckerError(f"check {name} raised {type(e).__name__}: {e}{where}") from e
 
 
 def _handler_exception(world: World, e: Exception) -> CheckResult:

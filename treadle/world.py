@@ -35,6 +35,7 @@ WORLD_DEFAULTS: dict[str, Any] = {
     "partition_rate": 0.0,  # probability per step of splitting the servers in two
     "heal_rate": 0.05,  # probability per step of healing a partition
     "torn_writes": False,  # a crash may keep a prefix of a manual_sync node's unsynced writes
+    "pct_depth": 3,  # the PCT strategy's bug depth d
 }
 
 FAULT_KINDS = ("crash", "restart", "partition", "heal")
@@ -151,6 +152,8 @@ class World:
         self.max_down = (len(self.server_ids) - 1) // 2 if max_down < 0 else max_down
         self._splits: list[tuple[frozenset[str], frozenset[str]]] | None = None
         self._current: str | None = None  # node whose handler is running
+        self._fault_cache: tuple[Any, list[Fault]] | None = None
+        self._partitions = 0  # partitions so far (a cache key for the fault list)
 
     # ------------------------------------------------------------------ choices
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
@@ -288,6 +291,7 @@ class World:
 
     def split(self, a: frozenset[str], b: frozenset[str]) -> None:
         self.partition = {n: 0 for n in a} | {n: 1 for n in b}
+        self._partitions += 1
         self.record_node_event("world", "partition", {"sides": [sorted(a), sorted(b)]})
 
     def heal(self) -> None:
@@ -341,6 +345,14 @@ class World:
     def _faults(self, busy: bool) -> list[Fault]:
         """Faults that may happen now. Once nothing else is pending only recovery is offered
         (restart, heal), so a finished workload ends the run instead of crashing forever."""
+        key = (busy, self.crashes, len(self.down), self.partition is None, self._partitions)
+        if self._fault_cache is not None and self._fault_cache[0] == key:
+            return self._fault_cache[1]
+        out = self._compute_faults(busy)
+        self._fault_cache = (key, out)
+        return out
+
+    def _compute_faults(self, busy: bool) -> list[Fault]:
         out = []
         kinds = self.fault_kinds
         if busy and "crash" in kinds and len(self.down) < self.max_down:
