@@ -51,6 +51,29 @@ def read_only(inp: Call) -> bool:
     return inp.f in ("get", "read")
 
 
+def monotone(inp: Call) -> bool:
+    # append and get only ever extend the string (the order is "is a prefix of")
+    return inp.f in ("get", "read", "append")
+
+
+def reachable(state: Any, inp: Call, output: Any) -> bool:
+    if inp.f in ("get", "read") and output is not UNKNOWN:
+        seen = "" if output is None else output
+        return isinstance(seen, str) and seen.startswith(state)
+    return True
+
+
+def restart(inp: Call) -> Any:
+    # put/delete/cas overwrite the string; a failing cas changes nothing (a monotone case)
+    if inp.f in ("put", "write"):
+        return "" if inp.value is None else inp.value
+    if inp.f == "delete":
+        return ""
+    if inp.f == "cas":
+        return "" if inp.value[1] is None else inp.value[1]
+    return None
+
+
 def describe_operation(inp: Call, output: Any) -> str:
     k = fmt(inp.key)
     out = "?" if output is UNKNOWN else fmt("" if output is None else output)
@@ -68,6 +91,9 @@ MODEL = Model(
     step=step,
     partition=by_key,
     read_only=read_only,
+    monotone=monotone,
+    reachable=reachable,
+    restart=restart,
     describe_operation=describe_operation,
     doc='key-value store: get/put/append/cas/delete, partitioned by key, missing key = ""',
 )

@@ -31,6 +31,15 @@ Functions (all pure, no I/O):
 ``read_only(input) -> bool`` (optional)
     True when the operation can never change the state (a read). The checker drops such
     operations when their outcome is unknown, since they constrain nothing.
+``monotone(input) -> bool`` and ``reachable(state, input, output) -> bool`` (optional, both or
+    neither): a pruning hint for the checker. ``monotone`` says the operation only ever moves
+    the state forward in some partial order ``<=`` (an append extends a string); ``reachable``
+    returns False only if no state ``>= state`` makes ``output`` legal for ``input`` (a get
+    that does not start with the current string). With only monotone operations left to go
+    before a completed operation, the checker abandons configurations it cannot reach.
+``restart(input) -> state | None`` (optional, with the two above): for a non-monotone
+    operation, the state it leaves whatever the state before (a put's value), or None if that
+    depends on the state before. Lets the lookahead see past pending puts.
 ``describe_operation(input, output) -> str`` and ``describe_state(state) -> str``
     Short human-readable text for counterexamples.
 """
@@ -119,6 +128,9 @@ class Model:
     step: Callable[[Any, Call, Any], tuple[bool, Any]]
     partition: Callable[[list[Any]], list[list[Any]]] | None = None
     read_only: Callable[[Call], bool] | None = None
+    monotone: Callable[[Call], bool] | None = None
+    reachable: Callable[[Any, Call, Any], bool] | None = None
+    restart: Callable[[Call], Any] | None = None
     describe_operation: Callable[[Call, Any], str] = describe_call
     describe_state: Callable[[Any], str] = fmt
     doc: str = ""

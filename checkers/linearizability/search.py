@@ -55,7 +55,10 @@ class Outcome:
 
 
 def search(
-    ops: list[Operation], model: Model, slice_steps: int = 5000, keep_longest: int = 3
+    ops: list[Operation],
+    model: Model,
+    slice_steps: int = 5000,
+    keep_longest: int = 3,
 ) -> Generator[int, None, Outcome]:
     """Search one partition. ``ops`` are in call order. Yields progress; returns an Outcome."""
     read_only = model.read_only
@@ -95,6 +98,44 @@ def search(
                 prev_ident[i] = 1 << last_of[o.input]
             last_of[o.input] = i
 
+    # lookahead pruning (optional model hooks, see Model.monotone / Model.reachable)
+    reachable = model.reachable
+    lookahead = reachable is not None and model.monotone is not None
+    nonmono = 0
+    if lookahead:
+        for i, o in enumerate(ops):
+            if not model.monotone(o.input):
+                nonmono |= 1 << i
+    unreach: dict[int, int] = {}
+    # completed operations grouped by (input, output); read-only ones only when the model
+    # says which those are (checking fewer operations only prunes less)
+    obs: dict[tuple[Any, Any], int] = {}
+    for _, g in completed:
+        if read_only is None or read_only(inputs[g]):
+            k = (inputs[g], outputs[g])
+            obs[k] = obs.get(k, 0) | 1 << g
+    observers = list(obs.items())
+    call_prefix = [0] * n  # ops invoked before op g returned
+    support = [0] * n  # non-monotone ops whose restart state can lead to op g being legal
+    if lookahead:
+        restart = model.restart
+        restarts: list[Any] = [None] * n
+        for i in range(n):
+            if nonmono >> i & 1 and restart is not None:
+                restarts[i] = restart(inputs[i])
+        for r, (_, g) in enumerate(completed):
+            call_prefix[g] = prefix[r]
+            sup = 0
+            rem = nonmono
+            while rem:
+                low = rem & -rem
+                rem ^= low
+                p = low.bit_length() - 1
+                rs = restarts[p]
+                if rs is None or reachable(rs, inputs[g], outputs[g]):
+                    sup |= low
+            support[g] = sup
+
     trans: dict[int, int] = {}
     seen: set[tuple[int, int]] = set()
     # a node: (mask, sid, rp, op, parent)
@@ -123,6 +164,29 @@ def search(
         if budget <= 0:
             budget = slice_steps
             yield expansions
+        if lookahead:
+            # A completed op g still to be linearized sees, at its point, a state reached from
+            # this one by monotone steps, or from the restart state of a non-monotone op that
+            # may go before it (then monotone steps). If neither can fit g: a dead end.
+            bad = unreach.get(sid)
+            if bad is None:
+                st = states[sid]
+                bad = 0
+                for (g_in, g_out), gmask in observers:
+                    if not reachable(st, g_in, g_out):
+                        bad |= gmask
+                unreach[sid] = bad
+            bad &= ~mask
+            dead = False
+            while bad:
+                low = bad & -bad
+                bad ^= low
+                g = low.bit_length() - 1
+                if not (call_prefix[g] & ~mask & support[g]):
+                    dead = True
+                    break
+            if dead:
+                continue
         depth = (mask & comp_mask).bit_count()
         if depth >= best_depth:
             if depth > best_depth:
