@@ -1,0 +1,159 @@
+"""Binding of Raft: servers, clients, the safety invariants, the seeded bugs.
+
+Checks:
+
+* after every step, the five Raft properties on the live servers' states
+  (:class:`checkers.raft.StateChecker`, fed only the servers that changed);
+* at the end of a run, the same five properties again offline from the recorded protocol events
+  (which also checks that what the servers record agrees with what they hold), then
+  linearizability of the client operations with the ``kv`` model.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from checkers.raft import ServerView, StateChecker, check_history
+from checkers.result import CheckResult
+from impl.raft.node import RaftClient, RaftServer
+from treadle.system import Cluster, System
+from treadle.world import World
+
+
+def build(config: dict[str, Any], bug: str | None) -> Cluster:
+    servers = {f"n{i}": RaftServer for i in range(1, int(config["nodes"]) + 1)}
+    ops = int(config["ops_per_client"])
+    timeout, tries, keys = (
+        int(config["client_timeout"]),
+        int(config["client_tries"]),
+        int(config["keys"]),
+    )
+    clients = {
+        f"c{i}": (lambda: RaftClient(ops, timeout, tries, keys))
+        for i in range(1, int(config["clients"]) + 1)
+    }
+    return Cluster(servers=servers, clients=clients)
+
+
+class _Watch:
+    """Per-run state of the invariant: the checker and what it saw of each server."""
+
+    __slots__ = ("checker", "seen", "incarnations")
+
+    def __init__(self) -> None:
+        self.checker = StateChecker()
+        self.seen: dict[str, tuple[RaftServer, int] | None] = {}
+        self.incarnations: dict[str, int] = {}
+
+
+_watches: weakref.WeakKeyDictionary[World, _Watch] = weakref.WeakKeyDictionary()
+
+
+def view(nid: str, node: RaftServer, incarnation: int) -> ServerView:
+    return ServerView(
+        node=nid,
+        term=node.current_term,
+        role=node.role,
+        log=tuple((e.term, e.command) for e in node.log),
+        commit_index=node.commit_index,
+        incarnation=incarnation,
+    )
+
+
+def raft_safety(world: World) -> CheckResult | None:
+    """The five properties on the servers that changed in the last step."""
+    w = _watches.get(world)
+    if w is None:
+        w = _watches[world] = _Watch()
+    changed = []
+    for nid in world.server_ids:
+        node = world.nodes.get(nid)
+        last = w.seen.get(nid)
+        if node is None:
+            if last is not None:
+                w.checker.forget(nid)
+                w.seen[nid] = None
+            continue
+        if last is not None and last[0] is node and last[1] == node.version:  # type: ignore[attr-defined]
+            continue
+        if last is None or last[0] is not node:
+            w.incarnations[nid] = w.incarnations.get(nid, -1) + 1
+        w.seen[nid] = (node, node.version)  # type: ignore[attr-defined]
+        changed.append(view(nid, node, w.incarnations[nid]))  # type: ignore[arg-type]
+    if not changed:
+        return None
+    return w.checker.observe(changed)
+
+
+def history_safety(world: World) -> CheckResult:
+    """Offline: the five properties from the recorded events, then kv linearizability."""
+    return check_history(world.history, timeout=10.0)
+
+
+BUGS = {
+    "figure8": "a leader commits entries of earlier terms by counting replicas (the paper's "
+    "Figure 8): a later leader without them overwrites them (breaks Leader Completeness, then "
+    "State Machine Safety)",
+    "no-persist-vote": "votedFor is not written to storage: a server that crashes after voting "
+    "votes again in the same term (breaks Election Safety)",
+    "log-length-vote": "the RequestVote up-to-date check compares log lengths only, not last "
+    "terms: a long stale log wins an election (breaks Leader Completeness)",
+    "stale-ae-truncate": "a follower truncates its log after every AppendEntries, even a stale "
+    "one with no conflict, deleting entries it already acknowledged (breaks Leader Completeness)",
+    "no-dedup": "the state machine applies a retried request again instead of answering from the "
+    "client's session: an append lands twice (breaks linearizability)",
+    "local-read": "a leader answers get from its own state machine without the log or a "
+    "read-index round: a deposed leader serves stale reads (breaks linearizability)",
+}
+
+system = System(
+    name="raft",
+    description="Raft (Ongaro & Ousterhout 2014) with PreVote, CheckQuorum and a deduplicating "
+    "replicated KV store (get/put/append/cas) with retrying clients",
+    build=build,
+    bugs=BUGS,
+    defaults={
+        "nodes": 3,
+        "clients": 3,
+        "ops_per_client": 5,
+        "keys": 2,
+        "client_timeout": 30,
+        "client_tries": 6,
+        "election_timeout_min": 15,
+        "election_timeout_max": 30,
+        "heartbeat_interval": 5,
+        "prevote": True,
+        "check_quorum": True,
+        "crash_rate": 0.01,
+        "restart_rate": 0.05,
+        "partition_rate": 0.01,
+        "heal_rate": 0.03,
+        "drop_rate": 0.03,
+        "duplicate_rate": 0.03,
+    },
+    invariants=[raft_safety],
+    final_checks=[history_safety],
+    steps=600,
+    version="1",
+    exhaustive={
+        "nodes": 3,
+        "clients": 1,
+        "ops_per_client": 1,
+        "client_tries": 2,
+        "prevote": False,
+        "check_quorum": False,
+        "election_timeout_min": 8,
+        "election_timeout_max": 10,
+        "heartbeat_interval": 4,
+        "crash_rate": 0.01,
+        "max_down": 1,
+        "restart_rate": 0.05,
+        "partition_rate": 0.0,
+        "drop_rate": 0.0,
+        "duplicate_rate": 0.0,
+        "latency_max": 1,
+        "timer_drift": 0,
+    },
+    symmetric=[["c1", "c2", "c3"]],
+)
