@@ -173,3 +173,39 @@ def test_partitions_are_raced() -> None:
     res = check_history(_hard_and_easy(), plain, timeout=5)
     assert res.verdict == "violation"
     assert res.details["counterexample"]["partition_key"] == "easy"
+
+
+def _evs(rows: list[tuple]) -> list[dict]:
+    return [
+        {"index": i, "time": i, "process": p, "type": t, "f": f, "value": v}
+        for i, (p, t, f, v) in enumerate(rows)
+    ]
+
+
+def test_txn_register_and_set_models() -> None:
+    w = [["w", "x", 1], ["w", "y", 2]]
+    good = _evs(
+        [
+            (0, "invoke", "txn", w),
+            (0, "ok", "txn", w),
+            (1, "invoke", "txn", [["r", "x", None], ["r", "y", None]]),
+            (1, "ok", "txn", [["r", "x", 1], ["r", "y", 2]]),
+        ]
+    )
+    torn = good[:3] + [dict(good[3], value=[["r", "x", 1], ["r", "y", None]])]
+    assert check_history(good, "txn-register").ok
+    assert check_history(torn, "txn-register").violated
+    s = _evs(
+        [
+            (0, "invoke", "add", 1),
+            (1, "invoke", "add", 2),
+            (0, "ok", "add", 1),
+            (2, "invoke", "read", None),
+            (2, "ok", "read", [1]),
+            (1, "ok", "add", 2),
+            (2, "invoke", "read", None),
+            (2, "ok", "read", [2]),
+        ]
+    )
+    assert check_history(s[:6], "set").ok
+    assert check_history(s, "set").violated
