@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from models import cas_register, fifo_queue, kv, mutex, register, set, txn_register
 from models.model import UNKNOWN, Call, Model, by_key
+from models.stream import MODEL as STREAM_MODEL
 
 REGISTRY: dict[str, Model] = {
     "register": register.MODEL,
@@ -20,6 +21,7 @@ REGISTRY: dict[str, Model] = {
     "mutex": mutex.MODEL,
     "fifo-queue": fifo_queue.MODEL,
     "set": set.MODEL,
+    "stream": STREAM_MODEL,
 }
 
 __all__ = ["REGISTRY", "UNKNOWN", "Call", "Model", "by_key"]

@@ -1,0 +1,158 @@
+"""Binding of the event store: store + projector servers, command clients, checks, seeded bugs."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from checkers.eventstore import Monitor, check_final
+from checkers.eventstore.domain import norm
+from checkers.result import CheckResult
+from impl.eventstore import aggregates
+from impl.eventstore.client import Client
+from impl.eventstore.projector import Projector
+from impl.eventstore.store import Store
+from treadle.system import Cluster, System
+from treadle.world import World
+
+STORE, PROJECTOR = "n1", "p1"
+
+
+def streams(config: dict[str, Any]) -> tuple[str, ...]:
+    accounts = [f"account-{chr(ord('A') + i)}" for i in range(int(config["accounts"]))]
+    users = [f"user-{i + 1}" for i in range(int(config["users"]))]
+    return tuple(accounts + users)
+
+
+def build(config: dict[str, Any], bug: str | None) -> Cluster:
+    names = streams(config)
+    ops = int(config["ops_per_client"])
+    clients = {
+        f"c{i}": (lambda: Client(ops, names, config)) for i in range(1, config["clients"] + 1)
+    }
+    return Cluster(servers={STORE: Store, PROJECTOR: Projector}, clients=clients)
+
+
+# one incremental monitor per world: each step feeds only the new events
+_monitors: weakref.WeakKeyDictionary[World, Monitor] = weakref.WeakKeyDictionary()
+
+
+def monitor_of(world: World) -> Monitor:
+    m = _monitors.get(world)
+    if m is None:
+        m = _monitors[world] = Monitor()
+    return m
+
+
+def store_invariants(world: World) -> CheckResult | None:
+    """Every event-store invariant, on the events recorded since the last step."""
+    return monitor_of(world).feed_all(world.history)
+
+
+def settled_log_and_projection(world: World) -> CheckResult | None:
+    """After the faults stop: the store's log is the log its history implies (nothing
+    acknowledged was lost), and the projection caught up equals a fold over the log."""
+    m = monitor_of(world)
+    if m.feed_all(world.history) is not None:
+        return m.violation
+    store = world.nodes.get(STORE)
+    projector = world.nodes.get(PROJECTOR)
+    assert isinstance(store, Store) and isinstance(projector, Projector)
+    store_log = [(e.position, e.stream, e.version, e.event_id) for e in store.log]
+    projection = None
+    if store.durable == len(store.log):
+        projection = (projector.position, dict(projector.views))
+    return check_final(m, store_log, projection)
+
+
+def snapshot_replay(world: World) -> CheckResult | None:
+    """For every aggregate: loading it from its latest snapshot plus the tail gives the same
+    state as replaying its whole stream (with the aggregate's own code), and as the spec."""
+    store = world.nodes.get(STORE)
+    assert isinstance(store, Store)
+    m = monitor_of(world)
+    zero = world.bug == "replay-from-zero"
+    for name in sorted(store.streams):
+        events = [store.log[p - 1] for p in store.streams[name]]
+        full, version = aggregates.fold(name, None, 0, events)
+        snap = store.snapshots.get(name)
+        if snap is None:
+            continue
+        tail, _ = aggregates.fold(name, snap[1], snap[0], events, zero)
+        if tail != full:
+            known, spec = m.spec_state(name, version)
+            return CheckResult.violation(
+                "Replay Equivalence",
+                f"Loading {name} from its snapshot at version {snap[0]} ({norm(snap[1])!r}) plus "
+                f"the tail gives {norm(tail)!r}, but replaying its {version} events from the "
+                f"start gives {norm(full)!r}"
+                + (f" (the specification agrees with {norm(spec)!r})." if known else "."),
+                stream=name,
+                snapshot_version=snap[0],
+            )
+    return None
+
+
+system = System(
+    name="eventstore",
+    description=(
+        "event store with optimistic concurrency, idempotent appends, a group-committed WAL, "
+        "aggregates with snapshots, and a projection fed by a subscription"
+    ),
+    build=build,
+    bugs={
+        "non-atomic-version-check": (
+            "the store checks the expected version in one step and writes in a later one: two "
+            "appends with the same expected version both win (breaks Optimistic Concurrency: a "
+            "lost update)"
+        ),
+        "snapshot-off-by-one": (
+            "an aggregate's snapshot of version v holds the state after version v-1 (breaks "
+            "Snapshot Consistency / Replay Equivalence)"
+        ),
+        "no-fsync": (
+            "the store acknowledges an append before the group commit makes it durable; a crash "
+            "loses it (breaks Durability)"
+        ),
+        "replay-from-zero": (
+            "loading an aggregate from a snapshot or cache re-applies all events from version 1 "
+            "on top of it (breaks Replay Equivalence)"
+        ),
+    },
+    defaults={
+        "clients": 3,
+        "ops_per_client": 5,
+        "accounts": 2,
+        "users": 1,
+        "snapshot_every": 3,
+        "client_timeout": 20,
+        "retries": 2,
+        "conflict_retries": 3,
+        "group_commit_delay": 2,
+        "poll_interval": 10,
+        "max_down": 1,
+        "crash_rate": 0.01,
+        "restart_rate": 0.1,
+        "drop_rate": 0.02,
+        "duplicate_rate": 0.02,
+        "torn_writes": True,
+    },
+    invariants=[store_invariants],
+    final_checks=[settled_log_and_projection, snapshot_replay],
+    settle_steps=200,
+    steps=300,
+    version="1",
+    exhaustive={
+        "clients": 2,
+        "ops_per_client": 1,
+        "accounts": 1,
+        "users": 0,
+        "crash_rate": 0.0,
+        "drop_rate": 0.0,
+        "duplicate_rate": 0.0,
+        "latency_max": 1,
+        "timer_drift": 0,
+        "poll_interval": 50,
+    },
+    symmetric=[["c1", "c2", "c3"]],
+)
