@@ -1,0 +1,115 @@
+"""Binding of the replicated kv store: nodes, clients, admin, checks, seeded bugs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.result import CheckResult
+from impl.kv.node import ADMIN, Admin, Client, Server, mode_of
+from treadle.system import Cluster, System
+from treadle.world import World
+
+
+def build(config: dict[str, Any], bug: str | None) -> Cluster:
+    servers = {f"n{i}": Server for i in range(1, config["servers"] + 1)}
+    ops, keys, timeout = config["ops_per_client"], config["keys"], config["client_timeout"]
+    clients: dict[str, Any] = {
+        f"c{i}": (lambda: Client(ops, keys, timeout)) for i in range(1, config["clients"] + 1)
+    }
+    changes, interval, n = (
+        config["membership_changes"],
+        config["membership_interval"],
+        config["replicas"],
+    )
+    clients[ADMIN] = lambda: Admin(changes, keys, interval, n)
+    return Cluster(servers=servers, clients=clients)
+
+
+def audit(world: World) -> CheckResult | None:
+    """After settling: the admin reads every replica of every key (recorded as ``audit``
+    events), then durability and convergence are judged from the history."""
+    from checkers.kv import check_history
+
+    admin = world.nodes[ADMIN]
+    assert isinstance(admin, Admin)
+    admin.begin_audit(world.contexts[ADMIN])
+    steps = 0
+    while not admin.audit_done and steps < 5000 and world.step():
+        steps += 1
+    if not admin.audit_done:
+        return CheckResult.unknown(
+            "Durability", f"the audit did not finish within {steps} fault-free steps"
+        )
+    return check_history(world.history)
+
+
+def linearizable(world: World) -> CheckResult | None:
+    if mode_of(world.config, world.bug) != "strict":
+        return None  # sloppy mode claims durability and convergence only
+    from checkers.kv.linearizable import check_linearizable
+
+    return check_linearizable(world.history, timeout=20.0)
+
+
+system = System(
+    name="kv",
+    description="replicated key-value store on a consistent-hash ring (ABD quorums or sloppy "
+    "quorums, hinted handoff, read repair, anti-entropy, membership changes)",
+    build=build,
+    bugs={
+        "lose-on-remove": "a node removed from the ring drops its data instead of handing it "
+        "over: replicas of the new ring miss acknowledged writes (breaks linearizability; "
+        "durability when it held the only copy)",
+        "no-handoff": "writes for a replica that does not answer are acknowledged by a fallback "
+        "and simply dropped, no hinted handoff (sloppy mode, which mode=auto picks for this bug: "
+        "breaks durability)",
+        "sloppy-claims-linearizable": "strict mode runs with R + W <= N: read and write quorums "
+        "need not meet (breaks linearizability)",
+        "stale-read-repair": "a read repair overwrites the replica's value even when it is "
+        "newer than the repaired one (breaks linearizability and durability)",
+    },
+    defaults={
+        "mode": "auto",  # strict | sloppy | auto (strict; sloppy for the no-handoff bug)
+        "servers": 5,
+        "members": 4,  # servers on the ring at the start; the others are spares that may join
+        "replicas": 3,  # N
+        "r": 0,  # 0 = the mode's default (strict: majority of N; sloppy: 1)
+        "w": 0,
+        "vnodes": 8,
+        "clients": 3,
+        "keys": 2,
+        "ops_per_client": 6,
+        "client_timeout": 60,
+        "op_timeout": 8,
+        "op_tries": 5,
+        "anti_entropy_interval": 12,
+        "membership_changes": 2,
+        "membership_interval": 15,
+        "crash_rate": 0.01,
+        "restart_rate": 0.05,
+        "partition_rate": 0.01,
+        "heal_rate": 0.05,
+        "drop_rate": 0.01,
+        "duplicate_rate": 0.01,
+    },
+    final_checks=[audit, linearizable],
+    settle_steps=400,
+    steps=500,
+    version="1",
+    exhaustive={
+        "servers": 3,
+        "members": 3,
+        "clients": 2,
+        "keys": 1,
+        "ops_per_client": 1,
+        "membership_changes": 0,
+        "anti_entropy_interval": 0,
+        "crash_rate": 0.0,
+        "partition_rate": 0.0,
+        "drop_rate": 0.0,
+        "duplicate_rate": 0.0,
+        "latency_max": 1,
+        "timer_drift": 0,
+    },
+    symmetric=[["c1", "c2", "c3"]],
+)
