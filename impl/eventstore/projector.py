@@ -2,7 +2,8 @@
 
 Read models: an account's balance (``None`` until opened) and a user directory entry
 ``[name, active]``. The projector subscribes from its checkpoint (the last position it applied)
-and re-subscribes every ``poll_interval`` ticks, which repairs lost pushes and store restarts.
+and re-subscribes every ``poll_interval`` ticks, which repairs lost pushes and store restarts
+(``poll_limit`` > 0 stops after that many polls: exhaustive search needs runs that end).
 The views and the checkpoint are saved together in one write, so a crash never applies an event
 twice or skips one.
 
@@ -24,9 +25,10 @@ class Projector(Node):
     def __init__(self) -> None:
         self.position = 0
         self.views: dict[str, Any] = {}
+        self.polls = 0
 
     def state(self) -> Any:
-        return (self.position, tuple(sorted(self.views.items())))
+        return (self.position, tuple(sorted(self.views.items())), self.polls)
 
     def on_start(self, ctx: Context) -> None:
         position, views = ctx.storage.get("projection", (0, ()))
@@ -36,7 +38,12 @@ class Projector(Node):
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "poll":
             ctx.send(STORE, Subscribe(self.position + 1))
-            ctx.set_timer("poll", int(ctx.config["poll_interval"]))
+            self.polls += 1
+            # poll_limit bounds the polling for exhaustive search, where nothing is lost and
+            # the pushes after each sync keep the projection up to date (0 = poll forever)
+            limit = int(ctx.config["poll_limit"])
+            if limit <= 0 or self.polls < limit:
+                ctx.set_timer("poll", int(ctx.config["poll_interval"]))
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         if not isinstance(msg, Deliver):

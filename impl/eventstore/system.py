@@ -130,6 +130,7 @@ system = System(
         "conflict_retries": 3,
         "group_commit_delay": 2,
         "poll_interval": 10,
+        "poll_limit": 0,
         "max_down": 1,
         "crash_rate": 0.01,
         "restart_rate": 0.1,
@@ -152,7 +153,7 @@ system = System(
         "duplicate_rate": 0.0,
         "latency_max": 1,
         "timer_drift": 0,
-        "poll_interval": 50,
+        "poll_limit": 2,
     },
     symmetric=[["c1", "c2", "c3"]],
 )

@@ -1,0 +1,280 @@
+"""The event store: seeded bugs found, the correct store clean, the offline checker and the
+stream model judged on hand-written and recorded histories."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checkers.eventstore import Monitor, check_final, check_history
+from impl.eventstore.messages import Recorded
+from impl.eventstore.store import Store, checksum, encode
+from impl.eventstore.system import system
+from models.model import UNKNOWN, Call
+from models.stream import MODEL as STREAM
+from treadle.history import write_jsonl
+from treadle.node import Storage
+from treadle.runner import explore, replay, run_once
+from treadle.strategies import Recorder, make_strategy
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = sorted((ROOT / "histories" / "eventstore").glob("*.json"))
+
+EXPECTED = {
+    "non-atomic-version-check": {"Optimistic Concurrency", "Stream Version Contiguity"},
+    "snapshot-off-by-one": {"Snapshot Consistency", "Replay Equivalence"},
+    "no-fsync": {"Durability"},
+    "replay-from-zero": {"Replay Equivalence"},
+}
+
+
+# ---------------------------------------------------------------------------- exploration
+@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_seeded_bug_is_found(bug, tmp_path):
+    r = explore(system, bug=bug, seed=0, runs=200, out=str(tmp_path), shrink_seconds=5)
+    assert r.verdict == "violation", f"{bug} not found in {r.runs} runs"
+    assert r.violation is not None and r.violation.property in EXPECTED[bug]
+    assert r.trace is not None and Path(r.trace).exists()
+    again = replay(r.trace)
+    assert again.matches and again.run.violation.property == r.violation.property
+
+
+def test_correct_store_survives_exploration(tmp_path):
+    r = explore(system, seed=7, runs=150, out=str(tmp_path))
+    assert r.verdict == "ok", r.summary()
+    assert r.events > 150 * 50  # the runs did real work
+
+
+def test_exhaustive_config_runs_clean(tmp_path):
+    r = explore(system, seed=0, runs=30, config=system.exhaustive, out=str(tmp_path))
+    assert r.verdict == "ok", r.summary()
+
+
+@pytest.mark.parametrize("path", TRACES, ids=[p.name for p in TRACES])
+def test_saved_counterexample_replays(path):
+    r = replay(str(path))
+    assert r.matches
+    assert r.run.violation is not None
+    assert r.run.violation.property == r.trace.violation["property"]
+    assert r.trace.bug in EXPECTED and r.run.violation.property in EXPECTED[r.trace.bug]
+
+
+def test_every_bug_has_a_saved_trace():
+    saved = {json.loads(p.read_text())["bug"] for p in TRACES}
+    assert saved == set(EXPECTED)
+
+
+def _history(bug=None, seed=3, steps=300, checks=True):
+    sys_ = system if checks else dataclasses.replace(system, invariants=[], final_checks=[])
+    cfg = system.resolve_config()
+    strat = make_strategy("mixed")
+    strat.begin_run(seed, cfg, steps)
+    return run_once(sys_, cfg, bug, Recorder(strat), steps)
+
+
+# ---------------------------------------------------------------------------- offline checker
+def test_offline_checker_on_saved_jsonl_and_cli(tmp_path):
+    r = _history(seed=5)
+    assert r.violation is None
+    assert any(e["type"] == "appended" for e in r.history)
+    path = tmp_path / "es.jsonl"
+    write_jsonl(str(path), r.history)
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    assert check_history(events).ok  # tuples became lists: still equal
+    cli = subprocess.run(
+        [sys.executable, "-m", "treadle.cli", "check", str(path), "--model", "eventstore"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+
+
+def test_offline_checker_finds_a_lost_update_in_a_full_history():
+    for seed in range(40):
+        r = _history("non-atomic-version-check", seed=seed, checks=False)
+        result = check_history(r.history)
+        if result.violated:
+            assert result.property in EXPECTED["non-atomic-version-check"]
+            return
+    pytest.fail("no lost update in 40 runs of the buggy store")
+
+
+def appended(pos, stream, version, event_id, type_="Deposited", data=None, expected="any", batch=0):
+    return {
+        "type": "appended",
+        "node": "n1",
+        "stream": stream,
+        "version": version,
+        "position": pos,
+        "event_id": event_id,
+        "event_type": type_,
+        "data": {"amount": 5} if data is None and type_ != "AccountOpened" else (data or {}),
+        "expected": expected,
+        "batch": batch,
+    }
+
+
+OPEN = appended(1, "account-A", 1, "e1", "AccountOpened", expected="no-stream")
+
+
+def test_clean_hand_written_history_passes():
+    events = [
+        OPEN,
+        appended(2, "account-A", 2, "e2", expected="any"),
+        appended(3, "account-A", 3, "e3", "Withdrawn", {"amount": 5}, expected=2),
+        {"type": "rejected", "stream": "account-A", "expected": 2, "actual": 3},
+        {"type": "deduplicated", "stream": "account-A", "event_ids": ["e2"], "first_version": 2},
+        {"type": "snapshot_saved", "stream": "account-A", "version": 2, "state": 5},
+        {"type": "loaded", "stream": "account-A", "version": 3, "state": 0},
+        {"type": "projected", "position": 2, "stream": "account-A", "view": 5},
+    ]
+    assert check_history(events).ok
+
+
+@pytest.mark.parametrize(
+    "events, prop",
+    [
+        ([OPEN, appended(2, "account-A", 2, "e2", expected=0)], "Optimistic Concurrency"),
+        ([OPEN, appended(2, "account-A", 1, "e2")], "Stream Version Contiguity"),
+        ([OPEN, appended(2, "account-A", 3, "e2")], "Stream Version Contiguity"),
+        ([OPEN, appended(1, "account-B", 1, "e2", "AccountOpened")], "Global Order"),
+        ([OPEN, appended(2, "account-A", 2, "e1")], "Idempotent Append"),
+        (
+            [OPEN, appended(2, "account-A", 2, "e2", "Withdrawn", {"amount": 1}, expected=1)],
+            "Balance Never Negative",
+        ),
+        (
+            [OPEN, {"type": "rejected", "stream": "account-A", "expected": 1, "actual": 1}],
+            "Optimistic Concurrency",
+        ),
+        (
+            [OPEN, {"type": "snapshot_saved", "stream": "account-A", "version": 1, "state": 3}],
+            "Snapshot Consistency",
+        ),
+        (
+            [OPEN, {"type": "loaded", "stream": "account-A", "version": 2, "state": 0}],
+            "Replay Equivalence",
+        ),
+        (
+            [OPEN, {"type": "projected", "position": 1, "stream": "account-A", "view": 1}],
+            "Projection Consistency",
+        ),
+        (
+            [
+                {
+                    "type": "invoke",
+                    "process": "c1",
+                    "f": "append",
+                    "key": "account-A",
+                    "value": ["no-stream", ["e1"]],
+                },
+                OPEN,
+                {
+                    "type": "ok",
+                    "process": "c1",
+                    "f": "append",
+                    "key": "account-A",
+                    "value": [1, 1],
+                    "positions": [1],
+                },
+                {"type": "recovered", "node": "n1", "position": 0},
+            ],
+            "Durability",
+        ),
+        (
+            [
+                {
+                    "type": "invoke",
+                    "process": "c1",
+                    "f": "append",
+                    "key": "account-A",
+                    "value": ["no-stream", ["e9"]],
+                },
+                OPEN,
+                {"type": "ok", "process": "c1", "f": "append", "key": "account-A", "value": [1, 1]},
+            ],
+            "Durability",
+        ),
+    ],
+)
+def test_offline_checker_finds(events, prop):
+    result = check_history(events)
+    assert result.violated and result.property == prop, result
+    assert result.message
+
+
+def test_recovery_truncates_unacknowledged_tail_and_final_check():
+    m = Monitor()
+    m.feed_all([OPEN, appended(2, "account-A", 2, "e2"), {"type": "recovered", "position": 1}])
+    assert m.violation is None and m.last_position == 1
+    assert check_final(m, [(1, "account-A", 1, "e1")], (1, {"account-A": 0})) is None
+    bad = check_final(m, [(1, "account-A", 1, "e1"), (2, "account-A", 2, "e2")], None)
+    assert bad is not None and bad.property == "Durability"
+    stale = check_final(m, None, (0, {}))
+    assert stale is not None and stale.property == "Projection Convergence"
+
+
+# ---------------------------------------------------------------------------- the store's WAL
+class FakeCtx:
+    def __init__(self, storage):
+        self.storage = storage
+        self.events = []
+        self.bug = None
+
+    def record(self, kind, **fields):
+        self.events.append((kind, fields))
+
+
+def test_torn_tail_record_is_detected_and_dropped():
+    storage = Storage()
+    storage._set_manual(True)
+    entries = [Recorded(p, "account-A", p, f"e{p}", "Deposited", (("amount", 1),)) for p in (1, 2)]
+    for e in entries:
+        payload = encode(e)
+        storage.put(("wal", e.position), (checksum(payload), payload[: len(payload) // 2]))
+        storage.put(("wal", e.position), (checksum(payload), payload))
+    storage.sync()
+    third = Recorded(3, "account-A", 3, "e3", "Deposited", (("amount", 1),))
+    payload = encode(third)
+    storage.put(("wal", 3), (checksum(payload), payload[: len(payload) // 2]))
+    storage.put(("wal", 3), (checksum(payload), payload))
+    storage._crash(keep=1)  # the crash kept the first half of record 3 only
+    ctx = FakeCtx(storage)
+    store = Store()
+    store.on_restart(ctx)
+    assert [e.event_id for e in store.log] == ["e1", "e2"]
+    assert ctx.events == [("recovered", {"position": 2, "torn": 3})]
+    assert storage.get(("wal", 3)) is None and ("wal", 3) not in storage.durable
+
+
+# ---------------------------------------------------------------------------- stream model
+def test_stream_model_steps():
+    s = STREAM.init()
+    ok, s = STREAM.step(s, Call("append", ("no-stream", ("a",)), "x"), (1, 1))
+    assert ok and s == ("a",)
+    assert not STREAM.step(s, Call("append", (0, ("b",)), "x"), (1, 1))[0]
+    ok, s2 = STREAM.step(s, Call("append", (1, ("b", "c")), "x"), (2, 3))
+    assert ok and s2 == ("a", "b", "c")
+    ok, same = STREAM.step(s2, Call("append", (0, ("b", "c")), "x"), (2, 3))  # a retry
+    assert ok and same == s2
+    assert STREAM.step(s2, Call("read", 2, "x"), (2, ("b", "c")))[0]
+    assert not STREAM.step(s2, Call("read", 2, "x"), (2, ("b",)))[0]
+    ok, unchanged = STREAM.step(s2, Call("append", (0, ("d",)), "x"), UNKNOWN)
+    assert ok and unchanged == s2
+
+
+def test_stream_linearizability_on_recorded_histories():
+    from checkers.linearizability import check_history as linearizable
+
+    assert linearizable(_history(seed=11).history, "stream", timeout=10).ok
+    for seed in range(40):
+        r = _history("non-atomic-version-check", seed=seed, checks=False)
+        if linearizable(r.history, "stream", timeout=10).violated:
+            return
+    pytest.fail("the stream model never saw the lost update")
