@@ -17,10 +17,10 @@ operations with an unknown outcome (``info``, pending) never have to be.
 Pruning, each sound (a pruned branch is dominated by one that is explored):
 
 1. Memoization (Lowe): a configuration is expanded at most once.
-2. Identity steps of completed operations are taken greedily: if a completed operation is
-   legal now and leaves the state unchanged (a read that matches), linearizing it now is as
-   good as any later point, since nothing must precede it (it was invoked before the
-   frontier) and it changes nothing; so the configuration gets that one child only.
+2. Completed read-only operations (per ``Model.read_only``) are taken greedily when legal: a
+   read that matches now is as good here as at any later point, since nothing must precede it
+   (it was invoked before the frontier) and it changes no state anywhere. (Only read-only ones:
+   a write that is an identity step in the current state is not one in every state.)
 3. An unknown-outcome operation is never linearized where it would not change the state:
    linearizing it there is no better than never linearizing it.
 4. Unknown-outcome operations with identical inputs are interchangeable (each may take effect
@@ -87,6 +87,14 @@ def search(
         prefix.append((1 << j) - 1)
     info_mask = 0
     comp_mask = 0
+    # read-only operations: identity in every state, so taking one greedily when it is legal
+    # is sound; a write that merely happens to be an identity step *now* is not (placed later,
+    # after another write, it changes the state)
+    ro_mask = 0
+    if read_only is not None:
+        for i, o in enumerate(ops):
+            if read_only(o.input):
+                ro_mask |= 1 << i
     prev_ident = [0] * n
     last_of: dict[Any, int] = {}
     for i, o in enumerate(ops):
@@ -224,7 +232,7 @@ def search(
                 if pb and not mask & pb:
                     continue
                 info_children.append((mask | low, t, i))
-            elif t == sid:
+            elif t == sid and low & ro_mask:
                 comp_children = [(mask | low, t, i)]
                 info_children = []
                 break
