@@ -350,6 +350,18 @@ def test_known_small_cases() -> None:
         (1, "invoke", "read", None),
         (1, "ok", "read", 1),
     )
+    # a write that is an identity step now must not be taken greedily: it may matter later
+    late_write = ev(
+        (0, "invoke", "write", 1),
+        (0, "ok", "write", 1),
+        (1, "invoke", "write", 1),
+        (2, "invoke", "write", 2),
+        (2, "ok", "write", 2),
+        (3, "invoke", "read", None),
+        (3, "ok", "read", 1),
+        (1, "ok", "write", 1),
+    )
+    assert check_history(late_write, "cas-register").ok
     for events, want in [
         (stale, False),
         (concurrent, True),
