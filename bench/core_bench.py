@@ -38,8 +38,13 @@ def measure(name: str, runs: int, final_checks: bool) -> dict[str, float]:
         elapsed = time.perf_counter() - t0
     finally:
         system.final_checks = saved
-    return {"schedules_s": runs / elapsed, "steps_s": steps / elapsed, "events_s": events / elapsed,
-            "steps": steps, "elapsed": elapsed}
+    return {
+        "schedules_s": runs / elapsed,
+        "steps_s": steps / elapsed,
+        "events_s": events / elapsed,
+        "steps": steps,
+        "elapsed": elapsed,
+    }
 
 
 def handler_share(name: str, runs: int) -> float:
@@ -59,19 +64,23 @@ def handler_share(name: str, runs: int) -> float:
                 return f(self, *a)
             finally:
                 inside += time.perf_counter() - t
+
         return timed
 
     build = system.build
 
     def wrapped_build(config, bug):
         cluster = build(config, bug)
+
         def wrap_factory(fac):
             def make():
                 node = fac()
                 for meth in ("on_message", "on_timer"):
                     setattr(node, meth, wrap(getattr(type(node), meth)).__get__(node))
                 return node
+
             return make
+
         cluster.servers = {k: wrap_factory(v) for k, v in cluster.servers.items()}
         cluster.clients = {k: wrap_factory(v) for k, v in cluster.clients.items()}
         return cluster
@@ -107,11 +116,15 @@ def main() -> None:
             rows = [measure(name, runs, checks) for _ in range(REPEATS)]
             med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
             label = "with final checks" if checks else "engine only     "
-            print(f"{name:10s} {label}: {med['schedules_s']:8.1f} schedules/s  {med['steps_s']:9.0f} steps/s  "
-                  f"{med['events_s']:9.0f} history events/s  (median of {REPEATS} x {runs} runs;"
-                  f" {med['schedules_s'] / 95:.1f}x Coyote's schedule rate)")
+            print(
+                f"{name:10s} {label}: {med['schedules_s']:8.1f} schedules/s  {med['steps_s']:9.0f} steps/s  "
+                f"{med['events_s']:9.0f} history events/s  (median of {REPEATS} x {runs} runs;"
+                f" {med['schedules_s'] / 95:.1f}x Coyote's schedule rate)"
+            )
         ratios = [handler_share(name, runs) for _ in range(3)]
-        print(f"{name:10s} harness overhead: time per step / time in handlers = {statistics.median(ratios):.2f}x (goal <= 2x)")
+        print(
+            f"{name:10s} harness overhead: time per step / time in handlers = {statistics.median(ratios):.2f}x (goal <= 2x)"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def found(tmp_path_factory):
     out = tmp_path_factory.mktemp("traces")
-    r = treadle.explore("example", bug="stale-read", seed=0, runs=300, out=str(out), shrink_seconds=20)
+    r = treadle.explore(
+        "example", bug="stale-read", seed=0, runs=300, out=str(out), shrink_seconds=20
+    )
     assert r.verdict == "violation", r.summary()
     return r
 
@@ -57,8 +59,12 @@ def test_replay_reproduces_the_digest(capsys, found):
 def test_replay_in_another_process_is_byte_identical(found, tmp_path):
     hist_path = tmp_path / "h.jsonl"
     env = dict(os.environ, PYTHONHASHSEED="123")
-    p = subprocess.run([sys.executable, "-m", "treadle.cli", "replay", found.trace, "--history", str(hist_path)],
-                       env=env, capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "treadle.cli", "replay", found.trace, "--history", str(hist_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 1, p.stderr
     import hashlib
 
@@ -86,13 +92,35 @@ def test_correct_example_is_clean(capsys):
     assert code == 0, out
     data = json.loads(out)
     assert data["verdict"] == "ok" and data["runs"] == 60 and data["events"] > 0
-    for key in ("system", "bug", "strategy", "seed", "elapsed_s", "violation", "trace", "replay", "history_sha256"):
+    for key in (
+        "system",
+        "bug",
+        "strategy",
+        "seed",
+        "elapsed_s",
+        "violation",
+        "trace",
+        "replay",
+        "history_sha256",
+    ):
         assert key in data
 
 
 def test_explore_json_on_violation(capsys, tmp_path):
-    code, out, _ = cli(capsys, "explore", "example", "--bug", "stale-read", "--runs", "300",
-                       "--shrink-time", "2", "--out", str(tmp_path), "--json")
+    code, out, _ = cli(
+        capsys,
+        "explore",
+        "example",
+        "--bug",
+        "stale-read",
+        "--runs",
+        "300",
+        "--shrink-time",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
     assert code == 1
     data = json.loads(out)
     assert data["verdict"] == "violation" and data["trace"].startswith(str(tmp_path))
@@ -106,7 +134,17 @@ def test_python_api_failure_message_carries_the_replay_command(tmp_path):
 
 
 def test_check_determinism_flag(capsys):
-    code, out, err = cli(capsys, "explore", "example", "--runs", "3", "--check-determinism", "--json", "--out", "/tmp/none")
+    code, out, err = cli(
+        capsys,
+        "explore",
+        "example",
+        "--runs",
+        "3",
+        "--check-determinism",
+        "--json",
+        "--out",
+        "/tmp/none",
+    )
     assert code == 0, err
 
 

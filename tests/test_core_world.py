@@ -47,7 +47,11 @@ class Sender(Node):
 
 def ping_system(**defaults: Any) -> System:
     def build(config: dict[str, Any], bug: str | None) -> Cluster:
-        return Cluster(servers={f"n{i}": (lambda: Sender(config["count"])) for i in range(1, config["servers"] + 1)})
+        return Cluster(
+            servers={
+                f"n{i}": (lambda: Sender(config["count"])) for i in range(1, config["servers"] + 1)
+            }
+        )
 
     base = {"servers": 2, "count": 20, "timer_drift": 0}
     base.update(defaults)
@@ -106,7 +110,9 @@ def test_partition_cuts_links_and_heal_restores():
         elif e["type"] == "heal":
             cut = False
         elif e["type"] == "got":
-            assert not cut, f"delivered across a partition: {e}"  # two servers: any cut separates them
+            assert not cut, (
+                f"delivered across a partition: {e}"
+            )  # two servers: any cut separates them
 
 
 class Counter(Node):
@@ -138,8 +144,11 @@ def counter_system(manual: bool = False) -> System:
 
     cls = Manual if manual else Counter
     return System(
-        "counter", "", lambda c, b: Cluster(servers={"n1": cls, "n2": cls, "n3": cls}),
-        defaults={"crash_rate": 0.05, "restart_rate": 0.2, "timer_drift": 0}, steps=400,
+        "counter",
+        "",
+        lambda c, b: Cluster(servers={"n1": cls, "n2": cls, "n3": cls}),
+        defaults={"crash_rate": 0.05, "restart_rate": 0.2, "timer_drift": 0},
+        steps=400,
     )
 
 
@@ -182,7 +191,9 @@ class Drifty(Node):
 
 
 def test_timer_drift_is_bounded():
-    sys_ = System("drift", "", lambda c, b: Cluster(servers={"n1": Drifty}), defaults={"timer_drift": 2})
+    sys_ = System(
+        "drift", "", lambda c, b: Cluster(servers={"n1": Drifty}), defaults={"timer_drift": 2}
+    )
     times = set()
     for seed in range(40):
         w = run(sys_, seed=seed)
@@ -238,7 +249,13 @@ def test_nondeterministic_node_is_caught():
 
 
 def test_first_divergence_names_the_step():
-    sys_ = System("leaky", "", lambda c, b: Cluster(servers={"n1": Leaky}), defaults={"timer_drift": 0}, steps=30)
+    sys_ = System(
+        "leaky",
+        "",
+        lambda c, b: Cluster(servers={"n1": Leaky}),
+        defaults={"timer_drift": 0},
+        steps=30,
+    )
     cfg = sys_.resolve_config()
     a = run_once(sys_, cfg, None, Replay([]), 30, log_steps=True)
     b = run_once(sys_, cfg, None, Replay([]), 30, log_steps=True)

@@ -49,8 +49,6 @@ class RandomWalk(Strategy):
 
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
         rng = self.rng
-        if kind == "event" and options is not None:
-            return self.choose_event(options)
         if kind == "fate":
             r = rng.random()
             if r < self.drop:
@@ -58,28 +56,33 @@ class RandomWalk(Strategy):
             if r < self.drop + self.duplicate:
                 return 2
             return 0
-        return rng.randrange(n)
-
-    def choose_event(self, options: list[Any]) -> int:
-        """Split options into normal events and faults; maybe inject a fault, else pick a
-        normal event with :meth:`pick_normal`."""
-        rng = self.rng
-        n_normal = len(options)
-        while n_normal and type(options[n_normal - 1]) is Fault:
-            n_normal -= 1
-        if n_normal < len(options):
-            by_kind: dict[str, list[int]] = {}
+        if kind == "event" and options is not None:
+            n_normal = len(options)
+            while n_normal and type(options[n_normal - 1]) is Fault:
+                n_normal -= 1
+            groups: dict[str, list[int]] = {}
             for i in range(n_normal, len(options)):
-                by_kind.setdefault(options[i].kind, []).append(i)
-            for kind, idxs in by_kind.items():
-                if rng.random() < self.rates.get(kind, 0.0):
-                    return idxs[rng.randrange(len(idxs))]
+                groups.setdefault(options[i].kind, []).append(i - n_normal)
+            return self.choose_event(options, n_normal, groups)
+        return int(rng.random() * n)
+
+    def choose_event(
+        self, events: list[Any], n_normal: int, faults: dict[str, list[int]] | None
+    ) -> int:
+        """Maybe inject a fault (each kind at its rate), else pick a normal event with
+        :meth:`pick_normal`."""
+        if faults:
+            rng = self.rng
+            rates = self.rates
+            for kind, offsets in faults.items():
+                if rng.random() < rates.get(kind, 0.0):
+                    return n_normal + offsets[int(rng.random() * len(offsets))]
             if n_normal == 0:
-                return n_normal + rng.randrange(len(options) - n_normal)
-        return self.pick_normal(options, n_normal)
+                return int(rng.random() * len(events))
+        return self.pick_normal(events, n_normal)
 
     def pick_normal(self, options: list[Any], n: int) -> int:
-        return self.rng.randrange(n)
+        return int(self.rng.random() * n)
 
 
 class PCT(RandomWalk):
@@ -185,6 +188,11 @@ class Mixed(Strategy):
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
         return self.current.choose(kind, n, options)
 
+    def choose_event(
+        self, events: list[Any], n_normal: int, faults: dict[str, list[int]] | None
+    ) -> int:
+        return self.current.choose_event(events, n_normal, faults)
+
     def describe_run(self) -> dict[str, Any]:
         return {"member": self.current.name, **self.current.describe_run()}
 
@@ -206,6 +214,11 @@ class Replay(Chooser):
             return v if v < n else v % n
         return 0
 
+    def choose_event(
+        self, events: list[Any], n_normal: int, faults: dict[str, list[int]] | None
+    ) -> int:
+        return self.choose("event", len(events))
+
     @property
     def exhausted(self) -> bool:
         return self.pos >= len(self.choices)
@@ -220,6 +233,13 @@ class Recorder(Chooser):
 
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
         v = self.inner.choose(kind, n, options)
+        self.choices.append(v)
+        return v
+
+    def choose_event(
+        self, events: list[Any], n_normal: int, faults: dict[str, list[int]] | None
+    ) -> int:
+        v = self.inner.choose_event(events, n_normal, faults)
         self.choices.append(v)
         return v
 

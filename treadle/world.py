@@ -100,6 +100,15 @@ class Chooser:
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
         raise NotImplementedError
 
+    def choose_event(
+        self, events: list[Any], n_normal: int, faults: dict[str, list[int]] | None
+    ) -> int:
+        """Which enabled event happens next: ``events[:n_normal]`` are deliveries and timers,
+        earliest first; the rest are faults, whose indexes (relative to ``n_normal``) are grouped
+        by kind in ``faults``. Same as ``choose("event", len(events), events)`` unless a
+        strategy uses the extra structure."""
+        return self.choose("event", len(events), events)
+
 
 class World:
     def __init__(
@@ -152,7 +161,7 @@ class World:
         self.max_down = (len(self.server_ids) - 1) // 2 if max_down < 0 else max_down
         self._splits: list[tuple[frozenset[str], frozenset[str]]] | None = None
         self._current: str | None = None  # node whose handler is running
-        self._fault_cache: tuple[Any, list[Fault]] | None = None
+        self._fault_cache: tuple[Any, list[Fault], dict[str, list[int]]] | None = None
         self._partitions = 0  # partitions so far (a cache key for the fault list)
 
     # ------------------------------------------------------------------ choices
@@ -309,6 +318,13 @@ class World:
     def enabled(self) -> list[Any]:
         """The events that may happen next: due deliveries and timers (earliest first), then the
         faults the configuration allows."""
+        events = self.enabled_normal()
+        if self.fault_kinds and self._settle_rng is None:
+            events.extend(self._faults(bool(events))[0])
+        return events
+
+    def enabled_normal(self) -> list[Any]:
+        """The deliveries and timers that may happen next, earliest first."""
         pending = self._pending
         while pending and not pending[0][2].alive:
             pending.pop(0)
@@ -338,19 +354,22 @@ class World:
                         break
                     if item.alive:
                         events.append(item)
-        if self.fault_kinds and self._settle_rng is None:
-            events.extend(self._faults(bool(events)))
         return events
 
-    def _faults(self, busy: bool) -> list[Fault]:
-        """Faults that may happen now. Once nothing else is pending only recovery is offered
-        (restart, heal), so a finished workload ends the run instead of crashing forever."""
+    def _faults(self, busy: bool) -> tuple[list[Fault], dict[str, list[int]]]:
+        """Faults that may happen now, and their offsets grouped by kind. Once nothing else is
+        pending only recovery is offered (restart, heal), so a finished workload ends the run
+        instead of crashing forever."""
         key = (busy, self.crashes, len(self.down), self.partition is None, self._partitions)
-        if self._fault_cache is not None and self._fault_cache[0] == key:
-            return self._fault_cache[1]
+        cache = self._fault_cache
+        if cache is not None and cache[0] == key:
+            return cache[1], cache[2]
         out = self._compute_faults(busy)
-        self._fault_cache = (key, out)
-        return out
+        groups: dict[str, list[int]] = {}
+        for i, f in enumerate(out):
+            groups.setdefault(f.kind, []).append(i)
+        self._fault_cache = (key, out, groups)
+        return out, groups
 
     def _compute_faults(self, busy: bool) -> list[Fault]:
         out = []
@@ -368,10 +387,22 @@ class World:
 
     def step(self) -> bool:
         """Take one event. Returns False when nothing is enabled (the world is quiescent)."""
-        events = self.enabled()
-        if not events:
-            return False
-        i = self.choose("event", len(events), events)
+        events = self.enabled_normal()
+        n_normal = len(events)
+        groups = None
+        if self.fault_kinds and self._settle_rng is None:
+            faults, groups = self._faults(n_normal > 0)
+            if faults:
+                events.extend(faults)
+        n = len(events)
+        if n <= 1:
+            if n == 0:
+                return False
+            i = 0
+        elif self._settle_rng is not None:
+            i = self._settle_rng.randrange(n)
+        else:
+            i = self.chooser.choose_event(events, n_normal, groups)
         self.apply(events[i])
         return True
 
