@@ -105,7 +105,6 @@ class Op:
         "acks",
         "version",
         "wvalue",
-        "floor",
         "tries",
         "fallbacks",
     )
@@ -124,7 +123,6 @@ class Op:
         self.acks: set[str] = set()
         self.version: Version = NONE
         self.wvalue: Any = None
-        self.floor = 0
         self.tries = 0
         self.fallbacks: dict[str, str] = {}
 
@@ -472,9 +470,7 @@ class Server(Node):
                 # ABD: write the value back to a write quorum before returning it
                 self.start_write(ctx, op, best_version, best_value)
         else:
-            counter = max(
-                best_version[0] if best_version else 0, op.floor, self.issued.get(op.key, 0)
-            )
+            counter = max(best_version[0] if best_version else 0, self.issued.get(op.key, 0))
             self.issued[op.key] = counter + 1
             value = op.value if op.f == "put" else None
             self.start_write(ctx, op, (counter + 1, ctx.id, self.incarnation), value)
@@ -495,15 +491,15 @@ class Server(Node):
         op = self.ops.get(msg.op) if msg.op is not None else None
         if op is None or op.cfg is None or op.cfg.epoch >= self.cfg.epoch:
             return
-        # the quorum was computed on a stale ring: start over on the current one; a new
-        # version must be above the one this operation may already have written somewhere
+        # the quorum was computed on a stale ring: redo the phase on the current one. A write
+        # keeps its version: it may already have landed on some replicas, and a second, higher
+        # version of the same put would make it take effect twice (ABD only needs the version
+        # to exceed every write completed before this one started, which still holds).
         op.tries += 1
         if op.tries > self.op_tries:
             self.give_up(ctx, op)
             return
-        if op.version:
-            op.floor = max(op.floor, op.version[0])
-        if self.mode == "sloppy" and op.f != "get":
+        if op.phase == "write":
             self.start_write(ctx, op, op.version, op.wvalue)
         else:
             self.start_read(ctx, op)

@@ -95,7 +95,7 @@ system = System(
     final_checks=[audit, linearizable],
     settle_steps=400,
     steps=500,
-    version="1",
+    version="2",
     exhaustive={
         "servers": 3,
         "members": 3,
