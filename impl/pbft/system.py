@@ -1,0 +1,104 @@
+"""Binding of PBFT: n = 3f+1 replicas (the first ``byzantine`` of them faulty), clients, checks,
+seeded bugs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.pbft import check_liveness, safety_invariant
+from checkers.result import CheckResult
+from impl.pbft.node import BYZANTINE_MODES, ByzantineReplica, Client, Replica
+from treadle.system import Cluster, System
+from treadle.world import World
+
+
+def build(config: dict[str, Any], bug: str | None) -> Cluster:
+    f = int(config["f"])
+    n = 3 * f + 1
+    faulty = int(config["byzantine"])
+    if not 0 <= faulty <= n:
+        raise ValueError(f"byzantine={faulty}: expected 0..{n}")
+    mode = config["byzantine_mode"]
+    if mode != "mix" and mode not in BYZANTINE_MODES:
+        raise ValueError(f"byzantine_mode={mode!r}: expected mix or one of {BYZANTINE_MODES}")
+    servers: dict[str, Any] = {}
+    for i in range(1, n + 1):
+        # n1 is the primary of view 0: making the faulty replicas the first ones means every run
+        # starts under a faulty primary (equivocation, wrong digests, a view change)
+        servers[f"n{i}"] = ByzantineReplica if i <= faulty else Replica
+    ops, timeout, retries = (
+        int(config["ops_per_client"]),
+        int(config["client_timeout"]),
+        int(config["client_retries"]),
+    )
+    clients = {
+        f"c{i}": (lambda: Client(ops, timeout, retries))
+        for i in range(1, int(config["clients"]) + 1)
+    }
+    return Cluster(servers=servers, clients=clients)
+
+
+def safety_after_settle(world: World) -> CheckResult | None:
+    """The invariant runs after each step of the run; this covers the settling steps too."""
+    return safety_invariant(world)
+
+
+def liveness(world: World) -> CheckResult | None:
+    return check_liveness(world.history, int(world.config["f"]))
+
+
+system = System(
+    name="pbft",
+    description="Practical Byzantine Fault Tolerance (Castro & Liskov), n = 3f+1, Byzantine replicas",
+    build=build,
+    bugs={
+        "weak-quorum": "2f instead of 2f+1 for every quorum (prepared, committed-local, "
+        "checkpoints, new view): two quorums may share only a faulty replica (breaks Agreement)",
+        "view-change-drops-prepared": "the new primary ignores the prepared certificates of the "
+        "VIEW-CHANGE messages: a request committed in an old view loses its sequence number "
+        "(breaks Agreement)",
+        "no-digest-check": "a backup accepts a pre-prepare whose digest does not match the "
+        "request it carries: replicas agree on a digest but execute different requests "
+        "(breaks Agreement)",
+        "accept-any-view": "replicas accept pre-prepares, prepares and commits of any view, also "
+        "during a view change: an old view keeps deciding after its replicas reported what they "
+        "prepared (breaks Agreement)",
+    },
+    defaults={
+        "f": 1,
+        "byzantine": 1,
+        "byzantine_mode": "mix",
+        "clients": 2,
+        "ops_per_client": 3,
+        "client_timeout": 40,
+        "client_retries": 4,
+        "checkpoint_interval": 2,
+        "watermark_window": 4,
+        "view_change_timeout": 20,
+        "status_interval": 10,
+        "drop_rate": 0.03,
+        "duplicate_rate": 0.02,
+        "partition_rate": 0.01,
+        "heal_rate": 0.05,
+        "latency_max": 4,
+        "window": 3,
+    },
+    invariants=[safety_invariant],
+    final_checks=[safety_after_settle, liveness],
+    settle_steps=3000,
+    steps=500,
+    version="1",
+    exhaustive={
+        "byzantine": 0,
+        "clients": 1,
+        "ops_per_client": 1,
+        "drop_rate": 0.0,
+        "duplicate_rate": 0.0,
+        "partition_rate": 0.0,
+        "crash_rate": 0.0,
+        "latency_max": 1,
+        "timer_drift": 0,
+        "window": 1,
+    },
+    symmetric=[["c1", "c2"]],
+)
