@@ -59,7 +59,11 @@ def monotone(inp: Call) -> bool:
 def reachable(state: Any, inp: Call, output: Any) -> bool:
     if inp.f in ("get", "read") and output is not UNKNOWN:
         seen = "" if output is None else output
-        return isinstance(seen, str) and seen.startswith(state)
+        if isinstance(state, str):
+            # appends only extend a string: a later state starts with this one
+            return isinstance(seen, str) and seen.startswith(state)
+        # a put may store a non-string (an int): no append applies to it, the state stays
+        return seen == state
     return True
 
 
