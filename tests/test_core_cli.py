@@ -197,3 +197,13 @@ def test_malformed_history_names_file_and_line(capsys, tmp_path):
     p.write_text('{"type": "invoke", "process": 1, "f": "read", "value": null}\n{"type": \n')
     code, _, err = cli(capsys, "show", str(p))
     assert code == 2 and f"{p}:2:" in err
+
+
+def test_pytest_fixture_runs_an_exploration(treadle_explore):
+    result = treadle_explore("example", runs=20)
+    assert result.verdict == "ok" and result.runs == 20
+
+
+def test_pytest_fixture_fails_with_the_replay_command(treadle_explore):
+    with pytest.raises(AssertionError, match="treadle replay"):
+        treadle_explore("example", bug="stale-read", runs=300, shrink_seconds=1)
