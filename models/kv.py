@@ -12,6 +12,7 @@ state of one key: a string.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from models.model import UNKNOWN, Call, Model, by_key, fmt
@@ -67,6 +68,53 @@ def reachable(state: Any, inp: Call, output: Any) -> bool:
     return True
 
 
+def unreachable_index(observers: list[tuple[tuple[Call, Any], int]]) -> Any:
+    """``reachable`` for many gets at once: a string state can still be read by exactly the gets
+    whose output starts with it, and those form one range of the outputs in sorted order."""
+    strs: list[tuple[str, int]] = []
+    other: list[tuple[Any, int]] = []  # gets of a non-string value, and non-get observers
+    fixed = 0  # observers reachable from every state (unknown outputs, non-gets)
+    for (inp, out), mask in observers:
+        if inp.f not in ("get", "read") or out is UNKNOWN:
+            fixed |= mask
+            continue
+        seen = "" if out is None else out
+        if isinstance(seen, str):
+            strs.append((seen, mask))
+        else:
+            other.append((seen, mask))
+    strs.sort()
+    keys = [k for k, _ in strs]
+    cum = [0]  # masks are disjoint: a range's union is a difference of prefix unions
+    for _, m in strs:
+        cum.append(cum[-1] ^ m)
+    str_mask = cum[-1]
+    other_mask = 0
+    for _, m in other:
+        other_mask |= m
+    n = len(keys)
+
+    def unreachable(state: Any) -> int:
+        if not isinstance(state, str):
+            good = 0
+            for seen, m in other:
+                if seen == state:
+                    good |= m
+            return str_mask | (other_mask & ~good)
+        lo = bisect_left(keys, state)
+        hi = n
+        a = lo
+        while a < hi:  # the first key at or after lo that does not start with state
+            mid = (a + hi) // 2
+            if keys[mid].startswith(state):
+                a = mid + 1
+            else:
+                hi = mid
+        return (str_mask & ~(cum[a] ^ cum[lo])) | other_mask
+
+    return unreachable
+
+
 def restart(inp: Call) -> Any:
     # put/delete/cas overwrite the string; a failing cas changes nothing (a monotone case)
     if inp.f in ("put", "write"):
@@ -98,6 +146,7 @@ MODEL = Model(
     monotone=monotone,
     reachable=reachable,
     restart=restart,
+    unreachable_index=unreachable_index,
     describe_operation=describe_operation,
     doc='key-value store: get/put/append/cas/delete, partitioned by key, missing key = ""',
 )

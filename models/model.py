@@ -40,6 +40,10 @@ Functions (all pure, no I/O):
 ``restart(input) -> state | None`` (optional, with the two above): for a non-monotone
     operation, the state it leaves whatever the state before (a put's value), or None if that
     depends on the state before. Lets the lookahead see past pending puts.
+``unreachable_index(observers) -> (state -> int)`` (optional, with ``reachable``): a faster
+    equivalent of calling ``reachable`` for many operations. ``observers`` is a list of
+    ``((input, output), mask)``; the returned function gives, for a state, the union (bitwise or)
+    of the masks of the observers for which ``reachable(state, input, output)`` is False.
 ``describe_operation(input, output) -> str`` and ``describe_state(state) -> str``
     Short human-readable text for counterexamples.
 """
@@ -131,6 +135,9 @@ class Model:
     monotone: Callable[[Call], bool] | None = None
     reachable: Callable[[Any, Call, Any], bool] | None = None
     restart: Callable[[Call], Any] | None = None
+    unreachable_index: (
+        Callable[[list[tuple[tuple[Call, Any], int]]], Callable[[Any], int]] | None
+    ) = None
     describe_operation: Callable[[Call, Any], str] = describe_call
     describe_state: Callable[[Any], str] = fmt
     doc: str = ""

@@ -34,6 +34,7 @@ interleave partitions and enforce a timeout.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,26 +124,40 @@ def search(
             k = (inputs[g], outputs[g])
             obs[k] = obs.get(k, 0) | 1 << g
     observers = list(obs.items())
-    call_prefix = [0] * n  # ops invoked before op g returned
-    support = [0] * n  # non-monotone ops whose restart state can lead to op g being legal
+    # a model may index its observers once (e.g. kv: gets sorted by output, so that those a
+    # state is a prefix of form one range) instead of asking ``reachable`` for each
+    unreach_fn = None
+    if lookahead and model.unreachable_index is not None:
+        unreach_fn = model.unreachable_index(observers)
+    # cover[p]: the completed ops g that the non-monotone op p may save from the lookahead: p
+    # was invoked before g returned, and from p's restart state monotone steps can fit g
+    cover = [0] * n
+    saved: dict[int, int] = {}  # union of cover[p] over a set of pending p
     if lookahead:
         restart = model.restart
-        restarts: list[Any] = [None] * n
-        for i in range(n):
-            if nonmono >> i & 1 and restart is not None:
-                restarts[i] = restart(inputs[i])
-        for r, (_, g) in enumerate(completed):
-            call_prefix[g] = prefix[r]
-            sup = 0
-            rem = nonmono
-            while rem:
-                low = rem & -rem
-                rem ^= low
-                p = low.bit_length() - 1
-                rs = restarts[p]
-                if rs is None or reachable(rs, inputs[g], outputs[g]):
-                    sup |= low
-            support[g] = sup
+        obs_mask = 0
+        for _, gmask in observers:
+            obs_mask |= gmask
+        rets = [ret for ret, _ in completed]
+        after = [0] * (ncomp + 1)  # after[r]: completed ops from the r-th return on
+        for r in range(ncomp - 1, -1, -1):
+            after[r] = after[r + 1] | ret_bits[r]
+        rem = nonmono
+        while rem:
+            low = rem & -rem
+            rem ^= low
+            p = low.bit_length() - 1
+            rs = restart(inputs[p]) if restart is not None else None
+            if rs is None:
+                fits = obs_mask
+            elif unreach_fn is not None:
+                fits = obs_mask & ~unreach_fn(rs)
+            else:
+                fits = 0
+                for (g_in, g_out), gmask in observers:
+                    if reachable(rs, g_in, g_out):
+                        fits |= gmask
+            cover[p] = fits & after[bisect_right(rets, calls[p])]
 
     trans: dict[int, int] = {}
     seen: set[tuple[int, int]] = set()
@@ -153,6 +168,7 @@ def search(
     best_nodes: list[tuple] = []
     expansions = 0
     model_steps = 0
+    pruned = 0  # children cut by the lookahead
     budget = slice_steps
 
     while stack:
@@ -172,29 +188,6 @@ def search(
         if budget <= 0:
             budget = slice_steps
             yield expansions
-        if lookahead:
-            # A completed op g still to be linearized sees, at its point, a state reached from
-            # this one by monotone steps, or from the restart state of a non-monotone op that
-            # may go before it (then monotone steps). If neither can fit g: a dead end.
-            bad = unreach.get(sid)
-            if bad is None:
-                st = states[sid]
-                bad = 0
-                for (g_in, g_out), gmask in observers:
-                    if not reachable(st, g_in, g_out):
-                        bad |= gmask
-                unreach[sid] = bad
-            bad &= ~mask
-            dead = False
-            while bad:
-                low = bad & -bad
-                bad ^= low
-                g = low.bit_length() - 1
-                if not (call_prefix[g] & ~mask & support[g]):
-                    dead = True
-                    break
-            if dead:
-                continue
         depth = (mask & comp_mask).bit_count()
         if depth >= best_depth:
             if depth > best_depth:
@@ -246,6 +239,37 @@ def search(
                 if key in seen:
                     continue
                 seen.add(key)
+                if lookahead:
+                    # A completed op g still to be linearized sees, at its point, a state
+                    # reached from t by monotone steps, or from the restart state of a
+                    # non-monotone op that may go before it (then monotone steps). If neither
+                    # can fit g, the child is a dead end: it is not pushed.
+                    bad = unreach.get(t)
+                    if bad is None:
+                        if unreach_fn is not None:
+                            bad = unreach_fn(states[t])
+                        else:
+                            st = states[t]
+                            bad = 0
+                            for (g_in, g_out), gmask in observers:
+                                if not reachable(st, g_in, g_out):
+                                    bad |= gmask
+                        unreach[t] = bad
+                    bad &= ~cm
+                    if bad:
+                        pend = nonmono & ~cm
+                        sv = saved.get(pend)
+                        if sv is None:
+                            sv = 0
+                            rem = pend
+                            while rem:
+                                low = rem & -rem
+                                rem ^= low
+                                sv |= cover[low.bit_length() - 1]
+                            saved[pend] = sv
+                        if bad & ~sv:
+                            pruned += 1
+                            continue
                 stack.append((cm, t, rp, i, node))
 
     longest = []
