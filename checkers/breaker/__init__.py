@@ -39,7 +39,7 @@ PROPERTY = "Circuit Breaker Conformance"
 _MODE_NAMES = {spec.CLOSED: "Closed", spec.OPEN: "Open", spec.HALF_OPEN: "HalfOpen"}
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
@@ -166,7 +166,7 @@ class BreakerMonitor:
                     f"every call until t={s.opened_at + cfg.reset_timeout}."
                 )
             return (
-                f"at t={now} {who} admitted a {_ordinal(s.trials + 1)} trial call while HalfOpen "
+                f"at t={now} {who} admitted a {ordinal(s.trials + 1)} trial call while HalfOpen "
                 f"(HalfOpen since t={s.since}; at most K={cfg.half_open_max} trial calls may be "
                 "admitted before the trials decide)."
             )

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from checkers.breaker import BreakerMonitor
+from checkers.breaker import BreakerMonitor, ordinal
 from checkers.result import CheckResult
 
 DOWN = "No Routing To Down Instances"
@@ -157,7 +157,7 @@ class MeshMonitor:
             return self._set(
                 BUDGET,
                 f"at t={now} {proc} retried request {ev.get('request')} (attempt "
-                f"{ev.get('attempt')}): that is its {len(ret)}th retry in the last {window} "
+                f"{ev.get('attempt')}): that is its {ordinal(len(ret))} retry in the last {window} "
                 f"ticks, against {len(arr)} requests; the budget allows {ratio}% of the requests "
                 f"plus {minimum}, i.e. {allowed} retries.",
                 request=ev.get("request"),

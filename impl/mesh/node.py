@@ -27,6 +27,8 @@ operations ``request`` (invoke, then ok, fail or info).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
 from typing import Any
 
 from impl.mesh.breaker import Breaker
@@ -48,12 +50,12 @@ class Deregister:
 
 @dataclass(frozen=True)
 class Ping:
-    round: int
+    pass
 
 
 @dataclass(frozen=True)
 class Pong:
-    round: int
+    pass
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,17 @@ class Reply:
 
 def cluster_of(instance: str) -> str:
     return instance.rsplit("-", 1)[0]
+
+
+def chance(ctx: Context, rate: float) -> bool:
+    """True with probability ``rate``, drawn as a small fraction (0.2 -> 1 in 5), so that an
+    exhaustive search branches a few ways rather than 1024."""
+    if rate <= 0:
+        return False
+    if rate >= 1:
+        return True
+    p = Fraction(rate).limit_denominator(20)
+    return ctx.random.randrange(p.denominator) < p.numerator
 
 
 def breaker_config(config: dict[str, Any]) -> dict[str, int]:
@@ -106,14 +119,14 @@ class Instance(Node):
     def on_start(self, ctx: Context) -> None:
         ctx.send(REGISTRY, Register(cluster_of(ctx.id)))
         interval = int(ctx.config["health_interval"])
-        ctx.set_timer("announce", 3 * interval)
-        if float(ctx.config["churn_rate"]) > 0:
-            ctx.set_timer("churn", 4 * interval)
+        if interval > 0:  # 0: no health checking (small configurations for exhaustive search)
+            ctx.set_timer("announce", 3 * interval)
+            if float(ctx.config["churn_rate"]) > 0:
+                ctx.set_timer("churn", 4 * interval)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         if isinstance(msg, Call):
-            failing = float(ctx.config["error_rate"].get(ctx.id, 0.0))
-            ok = not (failing > 0 and ctx.random.random() < failing)
+            ok = not chance(ctx, float(ctx.config["error_rate"].get(ctx.id, 0.0)))
             reply = Reply(msg.request, msg.attempt, ok)
             delay = int(ctx.config["slow"].get(ctx.id, 0))
             if delay > 0:
@@ -126,7 +139,7 @@ class Instance(Node):
         elif isinstance(msg, Ping):
             if not self.left:
                 self.pinged = True
-                ctx.send(src, Pong(msg.round))
+                ctx.send(src, Pong())
 
     def on_timer(self, ctx: Context, name: str) -> None:
         interval = int(ctx.config["health_interval"])
@@ -140,7 +153,7 @@ class Instance(Node):
             self.pinged = False
             ctx.set_timer("announce", 3 * interval)
         elif name == "churn":
-            if not self.left and ctx.random.random() < float(ctx.config["churn_rate"]):
+            if not self.left and chance(ctx, float(ctx.config["churn_rate"])):
                 self.left = True
                 ctx.send(REGISTRY, Deregister(cluster_of(ctx.id)))
                 ctx.set_timer("rejoin", ctx.random.randint(2 * interval, 4 * interval))
@@ -159,7 +172,7 @@ class Registry(Node):
         self.missed: dict[str, int] = {}
         self.answered: set[str] = set()
         self.seq = 0
-        self.round = 0
+        self.pinged = False  # a round of pings went out since the (re)start
 
     def state(self) -> Any:
         return (
@@ -167,7 +180,7 @@ class Registry(Node):
             tuple(sorted(self.missed.items())),
             tuple(sorted(self.answered)),
             self.seq,
-            self.round,
+            self.pinged,
         )
 
     def on_start(self, ctx: Context) -> None:
@@ -178,13 +191,15 @@ class Registry(Node):
         )
         self.members = dict(ctx.storage.get("members", ()))
         self.seq = ctx.storage.get("seq", 0)
-        ctx.set_timer("health", int(ctx.config["health_interval"]))
+        if int(ctx.config["health_interval"]) > 0:
+            ctx.set_timer("health", int(ctx.config["health_interval"]))
 
     def on_restart(self, ctx: Context) -> None:
         self.members = dict(ctx.storage.get("members", ()))
         self.seq = ctx.storage.get("seq", 0)
         self.push(ctx)  # proxies may have missed nothing, but a fresh list costs little
-        ctx.set_timer("health", int(ctx.config["health_interval"]))
+        if int(ctx.config["health_interval"]) > 0:
+            ctx.set_timer("health", int(ctx.config["health_interval"]))
 
     def mark(self, ctx: Context, inst: str, cluster: str, status: str, reason: str) -> None:
         old = self.members.get(inst, (cluster, "new"))[1]
@@ -226,17 +241,17 @@ class Registry(Node):
             cluster, status = self.members[inst]
             if status == "left":
                 continue
-            if self.round > 0 and inst not in self.answered:
+            if self.pinged and inst not in self.answered:
                 self.missed[inst] = self.missed.get(inst, 0) + 1
                 if status == "up" and self.missed[inst] >= misses:
                     self.mark(ctx, inst, cluster, "down", f"missed {misses} health checks in a row")
             elif inst in self.answered:
                 self.missed[inst] = 0
-        self.round += 1
+        self.pinged = True
         self.answered = set()
         for inst in sorted(self.members):
             if self.members[inst][1] != "left":
-                ctx.send(inst, Ping(self.round))
+                ctx.send(inst, Ping())
         ctx.set_timer("health", int(ctx.config["health_interval"]))
 
 
@@ -376,10 +391,12 @@ class Proxy(Node):
         ctx.set_timer(f"deadline:{rid}", timeout)
         rule = c["routes"][path]
         clusters = sorted(rule)
-        total = sum(int(rule[cl]) for cl in clusters)
-        r = ctx.random.randint(0, total - 1)
+        unit = 0
         for cl in clusters:
-            r -= int(rule[cl])
+            unit = gcd(unit, int(rule[cl]))
+        r = ctx.random.randrange(sum(int(rule[cl]) for cl in clusters) // unit)  # 90/10 -> 1 in 10
+        for cl in clusters:
+            r -= int(rule[cl]) // unit
             if r < 0:
                 req.cluster = cl
                 break

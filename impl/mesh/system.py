@@ -126,6 +126,8 @@ system = System(
         "slow": {},
         "error_rate": {"a-v2-1": 0.5},
         "requests_per_client": 2,
+        "arrival_gap": [8, 8],  # the 2nd request comes after the breaker's reset timeout
+        "health_interval": 0,  # no health checks: the world goes quiet once the workload ends
         "churn_rate": 0.0,
         "crash_rate": 0.0,
         "partition_rate": 0.0,
@@ -136,7 +138,9 @@ system = System(
         "breaker_half_open": 1,
         "breaker_successes": 1,
         "breaker_reset": 5,
-        "max_attempts": 2,
+        "max_attempts": 3,
+        "retry_budget_ratio": 100,  # one retry per request, so a third attempt breaks the budget
+        "retry_budget_min": 0,
     },
     symmetric=[],
 )
