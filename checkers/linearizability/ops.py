@@ -15,9 +15,10 @@ from models.model import UNKNOWN, Call, hashable
 from treadle.errors import InputError
 
 CLIENT_TYPES = ("invoke", "ok", "fail", "info")
+_PLAIN = (str, int, type(None), float, bool)  # already hashable as they are
 
 
-@dataclass
+@dataclass(slots=True)
 class Operation:
     id: int  # position in the list of operations (call order)
     process: Any
@@ -45,7 +46,8 @@ def pair_operations(
         if t not in CLIENT_TYPES or "process" not in ev:
             continue
         p = ev["process"]
-        p = hashable(p)
+        if type(p) not in _PLAIN:
+            p = hashable(p)
         if t == "invoke":
             if p in open_ops:
                 raise InputError(
@@ -78,9 +80,16 @@ def pair_operations(
         key = cev.get("key")
         if key is None and rev is not None:
             key = rev.get("key")
-        inp = Call(str(cev.get("f")), hashable(cev.get("value")), hashable(key))
+        value = cev.get("value")
+        if type(value) not in _PLAIN:
+            value = hashable(value)
+        if type(key) not in _PLAIN:
+            key = hashable(key)
+        inp = Call(str(cev.get("f")), value, key)
         if status == "ok":
-            output = hashable(rev.get("value")) if rev is not None else None
+            output = rev.get("value") if rev is not None else None
+            if type(output) not in _PLAIN:
+                output = hashable(output)
         else:
             output = UNKNOWN
         op = Operation(0, cev["process"], inp, output, cpos, rpos, status, cev, rev)

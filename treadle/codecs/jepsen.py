@@ -190,10 +190,35 @@ def parse_porcupine_etcd(text: str, path: str = "<history>") -> list[dict[str, A
     return events
 
 
+# the exact shape every line of Porcupine's kv files has; any other line goes through the
+# general (and strict) EDN reader, which accepts other spellings and reports what is wrong
+_KV_LINE = re.compile(
+    r"\{:process (\d+), :type :(invoke|ok|fail|info), :f :(get|put|append), "
+    r':key "([^"\\]*)", :value (?:nil|"([^"\\]*)")\}\s*$'
+)
+
+
 def parse_porcupine_kv(text: str, path: str = "<history>") -> list[dict[str, Any]]:
     """Porcupine's kv histories: one EDN map per line with :process :type :f :key :value."""
-    events = []
+    events: list[dict[str, Any]] = []
+    match = _KV_LINE.match
     for lineno, raw in enumerate(text.split("\n"), start=1):
+        m = match(raw)
+        if m is not None:
+            n = len(events)
+            proc, typ, f, key, value = m.groups()
+            events.append(
+                {
+                    "index": n,
+                    "time": n,
+                    "type": typ,
+                    "process": int(proc),
+                    "f": f,
+                    "value": value,
+                    "key": key,
+                }
+            )
+            continue
         if not raw.strip():
             continue
         try:
