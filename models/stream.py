@@ -72,19 +72,23 @@ def monotone(inp: Call) -> bool:
 
 
 def reachable(state: Any, inp: Call, output: Any) -> bool:
+    # O(1) tests only (the checker calls this very often); True is always a safe answer
     if output is UNKNOWN or inp.key is None:
         return True
     if inp.f == "append":
         ids = inp.value[1]
-        if not ids or ids[0] in state:
+        first = output[0]
+        if not ids or len(state) <= first - 1:
             return True
-        return len(state) <= output[0] - 1
+        return first >= 1 and state[first - 1] == ids[0]  # already in: only as this very op
     if inp.f == "read":
         start, ids = output
-        if start - 1 > len(state):
+        known = len(state) - (start - 1)  # how many of the read's events the state fixes
+        if start < 1 or known <= 0:
             return True
-        tail = tuple(state[max(start, 1) - 1 :])
-        return tuple(ids[: len(tail)]) == tail
+        if known > len(ids):
+            return False  # the stream is already longer than the read saw
+        return state[start - 1] == ids[0] and state[-1] == ids[known - 1]
     return True
 
 

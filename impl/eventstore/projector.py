@@ -53,7 +53,9 @@ class Projector(Node):
             if e.position <= self.position:
                 continue  # a duplicate or an overlap with an earlier push
             if e.position != self.position + 1:
-                break  # a gap (a lost push): the next subscription fills it
+                # a gap: a push was lost or overtaken; subscribe again from the checkpoint
+                ctx.send(STORE, Subscribe(self.position + 1))
+                break
             self.apply(e)
             self.position = e.position
             applied = True

@@ -276,9 +276,10 @@ class Store(Node):
             self.push(ctx, sub)
 
     def push(self, ctx: Context, sub: str) -> None:
-        start = self.subscribers[sub]
-        end = min(self.durable, start + PUSH_BATCH - 1)
-        if start < 1 or start > end:
-            return
-        ctx.send(sub, Deliver(tuple(self.log[start - 1 : end])))
-        self.subscribers[sub] = end + 1
+        """Send the subscriber every durable event from its cursor on, in batches."""
+        start = max(self.subscribers[sub], 1)
+        while start <= self.durable:
+            end = min(self.durable, start + PUSH_BATCH - 1)
+            ctx.send(sub, Deliver(tuple(self.log[start - 1 : end])))
+            start = end + 1
+        self.subscribers[sub] = start

@@ -142,7 +142,7 @@ system = System(
     final_checks=[settled_log_and_projection, snapshot_replay],
     settle_steps=200,
     steps=300,
-    version="1",
+    version="2",
     exhaustive={
         "clients": 2,
         "ops_per_client": 1,
