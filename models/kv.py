@@ -115,6 +115,31 @@ def unreachable_index(observers: list[tuple[tuple[Call, Any], int]]) -> Any:
     return unreachable
 
 
+def _cut(v: str, limit: int = 40) -> str:
+    return fmt(v) if len(v) <= limit else fmt(v[:limit]) + f"… ({len(v)} chars)"
+
+
+def explain_unreachable(state: Any, inp: Call, output: Any) -> str:
+    seen = "" if output is None else output
+    if isinstance(state, str) and isinstance(seen, str):
+        d = 0
+        while d < min(len(state), len(seen)) and state[d] == seen[d]:
+            d += 1
+        where = (
+            f"it is shorter: {len(seen)} < {len(state)} chars"
+            if d == len(seen)
+            else f"they differ at character {d}: {_cut(state[d:], 20)} vs {_cut(seen[d:], 20)}"
+        )
+        return (
+            f"the state {_cut(state)} is not a prefix of {_cut(seen)} ({where}), appends only "
+            "extend it, and no put can intervene"
+        )
+    return (
+        f"the key holds {fmt(state)}, the get returned {fmt(seen)}, appends cannot turn one into "
+        "the other, and no put can intervene"
+    )
+
+
 def restart(inp: Call) -> Any:
     # put/delete/cas overwrite the string; a failing cas changes nothing (a monotone case)
     if inp.f in ("put", "write"):
@@ -147,6 +172,7 @@ MODEL = Model(
     reachable=reachable,
     restart=restart,
     unreachable_index=unreachable_index,
+    explain_unreachable=explain_unreachable,
     describe_operation=describe_operation,
     doc='key-value store: get/put/append/cas/delete, partitioned by key, missing key = ""',
 )

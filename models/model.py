@@ -44,6 +44,8 @@ Functions (all pure, no I/O):
     equivalent of calling ``reachable`` for many operations. ``observers`` is a list of
     ``((input, output), mask)``; the returned function gives, for a state, the union (bitwise or)
     of the masks of the observers for which ``reachable(state, input, output)`` is False.
+``explain_unreachable(state, input, output) -> str`` (optional, with ``reachable``): why no
+    later state fits the operation, for counterexamples ("the state is not a prefix of it").
 ``describe_operation(input, output) -> str`` and ``describe_state(state) -> str``
     Short human-readable text for counterexamples.
 """
@@ -138,6 +140,7 @@ class Model:
     unreachable_index: (
         Callable[[list[tuple[tuple[Call, Any], int]]], Callable[[Any], int]] | None
     ) = None
+    explain_unreachable: Callable[[Any, Call, Any], str] | None = None
     describe_operation: Callable[[Call, Any], str] = describe_call
     describe_state: Callable[[Any], str] = fmt
     doc: str = ""

@@ -32,6 +32,52 @@ def _op_json(op: Operation, model: Model, events: list[dict[str, Any]]) -> dict[
     }
 
 
+def _short(text: str, limit: int = 60) -> str:
+    """Long values (kv strings grow to hundreds of characters) cut in the middle."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}…{text[-12:]} ({len(text)} chars)"
+
+
+def _blocked(
+    part: list[Operation], model: Model, linearized: set[int], state: Any, first: bool = True
+) -> Any:
+    """The search's lookahead, for explanations: the completed read-only operations still to be
+    placed that no state reachable from ``state`` can satisfy, with no pending state-resetting
+    operation (e.g. a put) that may go before them. With ``first``, the one that returns first
+    and the reason, else a list of (op, reason); None if there is none."""
+    if model.reachable is None or model.monotone is None:
+        return None
+    out = []
+    pending = [o for o in part if o.id not in linearized]
+    resetting = [
+        (o, None if model.restart is None else model.restart(o.input))
+        for o in pending
+        if not model.monotone(o.input)
+    ]
+    for g in sorted((o for o in pending if o.completed), key=lambda o: o.ret):
+        if model.read_only is not None and not model.read_only(g.input):
+            continue
+        if model.reachable(state, g.input, g.output):
+            continue
+        if any(
+            o.call < g.ret and (rs is None or model.reachable(rs, g.input, g.output))
+            for o, rs in resetting
+        ):
+            continue
+        if model.explain_unreachable is not None:
+            why = model.explain_unreachable(state, g.input, g.output)
+        else:
+            why = (
+                f"no state reachable from {_short(model.describe_state(state))} fits it, and "
+                "no operation that resets the state can go before it"
+            )
+        if first:
+            return g, why
+        out.append((g, why))
+    return out or None
+
+
 def build_counterexample(
     part: list[Operation], model: Model, outcome: Outcome, events: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -57,32 +103,31 @@ def build_counterexample(
             legal, after = model.step(st, o.input, o.output)
             if not o.completed and (not legal or after == st):
                 continue  # an unknown-outcome op that would change nothing: not a reason
+            entry: dict[str, Any] = {"op": o.id, "legal": bool(legal)}
             if legal:
-                reason = f"legal, leads to {model.describe_state(after)}, but no way on from there"
+                blocked = _blocked(part, model, linearized | {o.id}, after)
+                if blocked is not None:
+                    g, why = blocked
+                    entry["blocked_by"] = g.id
+                    reason = (
+                        f"legal, leads to {_short(model.describe_state(after))}, but then "
+                        f"{{op:{g.id}}} can no longer be satisfied: {why}"
+                    )
+                else:
+                    reason = (
+                        f"legal, leads to {_short(model.describe_state(after))}, but no way "
+                        "on from there"
+                    )
             else:
-                reason = f"illegal in state {model.describe_state(st)}"
-            stuck.append({"op": o.id, "legal": bool(legal), "reason": reason})
+                reason = f"illegal in state {_short(model.describe_state(st))}"
+            entry["reason"] = reason
+            stuck.append(entry)
         must = [o.id for o in pending_completed if o.ret == frontier]
         # with a lookahead-capable model: completed ops no later state can satisfy
         never = []
-        if model.reachable is not None and model.monotone is not None:
-            for g in pending_completed:
-                if model.reachable(st, g.input, g.output):
-                    continue
-                resets = [
-                    o
-                    for o in part
-                    if o.id not in linearized
-                    and o.call < g.ret
-                    and not model.monotone(o.input)
-                    and (
-                        model.restart is None
-                        or model.restart(o.input) is None
-                        or model.reachable(model.restart(o.input), g.input, g.output)
-                    )
-                ]
-                if not resets:
-                    never.append(g.id)
+        blocked = _blocked(part, model, linearized, st, first=False)
+        if blocked is not None:
+            never = [g.id for g, _ in blocked]  # type: ignore[union-attr]
         prefixes.append(
             {
                 "steps": steps,
@@ -109,6 +154,12 @@ def render_text(cex: dict[str, Any], short: bool = False) -> str:
         o = ops[oid]
         return f"process {o['process']}: {o['describe']} (event {o['call_index']}->{o['ret_index'] if o['ret_index'] is not None else '?'})"
 
+    def reason(x: dict[str, Any]) -> str:
+        r = x["reason"]
+        if "blocked_by" in x:
+            r = r.replace(f"{{op:{x['blocked_by']}}}", name(x["blocked_by"]))
+        return r
+
     where = f" for key {fmt(cex['partition_key'])}" if cex.get("partition_key") is not None else ""
     if not cex["prefixes"]:
         return f"not linearizable{where}: no operation can be linearized first"
@@ -121,9 +172,19 @@ def render_text(cex: dict[str, Any], short: bool = False) -> str:
         f"{p['final_state']}; then nothing can go next:"
     ]
     nxt = p["next"]
-    shown = nxt if not short else [x for x in nxt if ops[x["op"]]["status"] == "ok"][:4] or nxt[:4]
+    if short:
+        # completed ops first, and one per distinct blocking operation before repeats
+        pool = [x for x in nxt if ops[x["op"]]["status"] == "ok"] or nxt
+        firsts, seen_b = [], set()
+        for x in pool:
+            if x.get("blocked_by") not in seen_b:
+                seen_b.add(x.get("blocked_by"))
+                firsts.append(x)
+        shown = (firsts + [x for x in pool if x not in firsts])[:4]
+    else:
+        shown = nxt
     for x in shown:
-        lines.append(f"  - {name(x['op'])}: {x['reason']}")
+        lines.append(f"  - {name(x['op'])}: {reason(x)}")
     for oid in p.get("unsatisfiable", []):
         lines.append(
             f"  - {name(oid)} can never be satisfied: no state reachable from "
@@ -140,5 +201,5 @@ def render_text(cex: dict[str, Any], short: bool = False) -> str:
             lines.append(f"  [{s['state_before']}]  {name(s['op'])}")
         lines.append(f"  [{pre['final_state']}]  <- stuck here")
         for x in pre["next"]:
-            lines.append(f"    cannot place {name(x['op'])}: {x['reason']}")
+            lines.append(f"    cannot place {name(x['op'])}: {reason(x)}")
     return "\n".join(lines)
