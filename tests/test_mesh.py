@@ -243,3 +243,10 @@ def test_offline_check_of_a_recorded_mesh_history(tmp_path):
     assert bad.violation is not None
     path.write_text("".join(json.dumps(e) + "\n" for e in bad.history))
     assert main(["check", "--model", "breaker", str(path)]) == 1
+
+
+def test_exhaustive_configuration_finds_a_breaker_bug(tmp_path):
+    r = explore(system, bug="open-forever", strategy="bfs", time_limit=60, out=str(tmp_path))
+    assert r.verdict == "violation", r.summary()
+    assert r.violation.property == "Circuit Breaker Conformance"
+    assert "stays Open forever" in r.violation.message
