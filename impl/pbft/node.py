@@ -142,21 +142,61 @@ class Replica(Node):
         self.in_view_change = st.get("in_view_change", False)
         self.restore(ctx)
         ctx.record("replica", f=self.f, byzantine=self.byzantine)
+        self.execute_ready(ctx)
         if self.in_view_change:
             ctx.set_timer("view-change", self.vc_timeout)
             self.want_status(ctx)
 
     def restore(self, ctx: Context) -> None:
-        """After a crash: the durable part (view, accepted pre-prepares, execution log)."""
+        """After a crash: everything a correct replica has said or accepted is durable (a replica
+        that forgot its prepares or view changes would count as faulty)."""
         st = ctx.storage
         for key, value in st.items():
-            if isinstance(key, tuple) and key[0] == "pp":
+            if not isinstance(key, tuple):
+                continue
+            kind = key[0]
+            if kind == "pp":
                 self.pre_prepares[(key[1], key[2])] = value
-            elif isinstance(key, tuple) and key[0] == "req":
+            elif kind == "req":
                 self.requests[key[1]] = value
+            elif kind == "prep":
+                self.prepares.setdefault((value.view, value.seq), {})[value.sender] = value
+            elif kind == "commit":
+                self.commits.setdefault((value.view, value.seq), {})[value.sender] = value
+                if value.sender == ctx.id:
+                    self.sent_commit.add((value.view, value.seq))
+            elif kind == "cp":
+                self.checkpoints.setdefault(value.seq, {})[value.sender] = value
+            elif kind == "vc":
+                self.view_changes.setdefault(value.view, {})[value.sender] = value
+            elif kind == "nv":
+                self.new_views[value.view] = value
         for seq, digest, req in st.get("log", ()):
             self.execute_entry(ctx, seq, digest, req, replay=True)
+        self.stable_seq, self.stable_proof = st.get("stable", (0, ()))
         self.next_seq = st.get("next_seq", 0)
+        for view, seq in sorted(self.pre_prepares):
+            if seq > self.last_exec and self.committed_local(view, seq) is not None:
+                self.committed[seq] = (view, self.pre_prepares[(view, seq)].digest)
+
+    def log_vote(self, ctx: Context, table: dict, kind: str, vote: Any) -> None:
+        """Keep a prepare or commit (the first per sender and (view, seq)), durably."""
+        votes = table.setdefault((vote.view, vote.seq), {})
+        if vote.sender not in votes:
+            votes[vote.sender] = vote
+            ctx.storage.put((kind, vote.view, vote.seq, vote.sender), vote)
+
+    def log_checkpoint(self, ctx: Context, cp: Checkpoint) -> None:
+        votes = self.checkpoints.setdefault(cp.seq, {})
+        if cp.sender not in votes:
+            votes[cp.sender] = cp
+            ctx.storage.put(("cp", cp.seq, cp.sender), cp)
+
+    def log_view_change(self, ctx: Context, vc: ViewChange) -> None:
+        votes = self.view_changes.setdefault(vc.view, {})
+        if vc.sender not in votes:
+            votes[vc.sender] = vc
+            ctx.storage.put(("vc", vc.view, vc.sender), vc)
 
     # ------------------------------------------------------------------ dispatch
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
@@ -271,7 +311,7 @@ class Replica(Node):
         if req is not None and pp.digest != NULL:
             self.note_request(ctx, req)
         prepare = Prepare(pp.view, pp.seq, pp.digest, ctx.id)
-        self.prepares.setdefault((pp.view, pp.seq), {})[ctx.id] = prepare
+        self.log_vote(ctx, self.prepares, "prep", prepare)
         self.multicast(ctx, prepare)
         self.progress(ctx, pp.view, pp.seq)
 
@@ -302,7 +342,7 @@ class Replica(Node):
             return
         if p.sender == self.primary(ctx, p.view) or p.sender not in ctx.servers:
             return
-        self.prepares.setdefault((p.view, p.seq), {}).setdefault(p.sender, p)
+        self.log_vote(ctx, self.prepares, "prep", p)
         self.progress(ctx, p.view, p.seq)
 
     def on_commit(self, ctx: Context, c: Commit) -> None:
@@ -310,7 +350,7 @@ class Replica(Node):
             return
         if c.sender not in ctx.servers:
             return
-        self.commits.setdefault((c.view, c.seq), {}).setdefault(c.sender, c)
+        self.log_vote(ctx, self.commits, "commit", c)
         self.progress(ctx, c.view, c.seq)
 
     def prepared(self, view: int, seq: int) -> PrePrepare | None:
@@ -338,7 +378,7 @@ class Replica(Node):
         if (view, seq) not in self.sent_commit:
             self.sent_commit.add((view, seq))
             commit = Commit(view, seq, pp.digest, ctx.id)
-            self.commits.setdefault((view, seq), {})[ctx.id] = commit
+            self.log_vote(ctx, self.commits, "commit", commit)
             self.multicast(ctx, commit)
         if seq in self.committed or seq <= self.last_exec:
             return
@@ -407,7 +447,7 @@ class Replica(Node):
             )
         if seq % self.k == 0:
             cp = Checkpoint(seq, self.states[seq], ctx.id)
-            self.checkpoints.setdefault(seq, {})[ctx.id] = cp
+            self.log_checkpoint(ctx, cp)
             self.multicast(ctx, cp)
             self.check_stable(ctx, seq)
 
@@ -415,7 +455,7 @@ class Replica(Node):
     def on_checkpoint(self, ctx: Context, cp: Checkpoint) -> None:
         if cp.seq <= self.stable_seq or cp.sender not in ctx.servers:
             return
-        self.checkpoints.setdefault(cp.seq, {}).setdefault(cp.sender, cp)
+        self.log_checkpoint(ctx, cp)
         self.check_stable(ctx, cp.seq)
 
     def checkpoint_proof(self, seq: int, state: str) -> tuple[Checkpoint, ...]:
@@ -444,6 +484,7 @@ class Replica(Node):
         """The checkpoint is stable: discard the log up to it, move the watermarks."""
         self.stable_seq = seq
         self.stable_proof = proof
+        ctx.storage.put("stable", (seq, proof))
         for table in (self.pre_prepares, self.prepares, self.commits):
             for key in [k for k in table if k[1] <= seq]:
                 del table[key]
@@ -454,7 +495,11 @@ class Replica(Node):
         for s in [s for s in self.certs if s <= seq]:
             del self.certs[s]
         for key, _ in ctx.storage.items():
-            if isinstance(key, tuple) and key[0] == "pp" and key[2] <= seq:
+            if not isinstance(key, tuple):
+                continue
+            if key[0] in ("pp", "prep", "commit") and key[2] <= seq:
+                ctx.storage.delete(key)
+            elif key[0] == "cp" and key[1] < seq:
                 ctx.storage.delete(key)
         ctx.record("stable-checkpoint", seq=seq)
         if self.primary(ctx, self.view) == ctx.id and not self.in_view_change:
@@ -614,7 +659,7 @@ class Replica(Node):
         ctx.storage.put("in_view_change", True)
         self.assigned = set()
         vc = ViewChange(view, self.stable_seq, self.stable_proof, self.prepared_set(), ctx.id)
-        self.view_changes.setdefault(view, {})[ctx.id] = vc
+        self.log_view_change(ctx, vc)
         ctx.record("view-change", view=view)
         self.multicast(ctx, vc)
         ctx.set_timer("view-change", self.vc_timeout)
@@ -658,7 +703,7 @@ class Replica(Node):
             return
         if not self.valid_view_change(ctx, vc):
             return
-        self.view_changes.setdefault(vc.view, {}).setdefault(vc.sender, vc)
+        self.log_view_change(ctx, vc)
         # liveness rule: f+1 view changes for higher views make us join the smallest of them
         if vc.view > self.view or not self.in_view_change:
             higher = {
@@ -730,6 +775,7 @@ class Replica(Node):
         self.view = view
         self.in_view_change = False
         self.new_views[view] = nv
+        ctx.storage.put(("nv", view), nv)
         ctx.storage.put("view", view)
         ctx.storage.put("in_view_change", False)
         ctx.record("new-view", view=view, o=[[pp.seq, pp.digest] for pp in nv.pre_prepares])
@@ -756,7 +802,7 @@ class Replica(Node):
             ctx.storage.put(("pp", view, pp.seq), pp)
             if not primary:
                 prepare = Prepare(view, pp.seq, pp.digest, ctx.id)
-                self.prepares.setdefault((view, pp.seq), {})[ctx.id] = prepare
+                self.log_vote(ctx, self.prepares, "prep", prepare)
                 self.multicast(ctx, prepare)
             self.progress(ctx, view, pp.seq)
         if best.stable_seq > self.last_exec:

@@ -99,6 +99,10 @@ system = System(
         "latency_max": 1,
         "timer_drift": 0,
         "window": 1,
+        # no retransmission or view change within the explored depth: the normal case
+        "client_timeout": 1000,
+        "view_change_timeout": 500,
+        "status_interval": 500,
     },
     symmetric=[["c1", "c2"]],
 )
