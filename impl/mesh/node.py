@@ -266,7 +266,6 @@ class Request:
         "cluster",
         "attempt",
         "inflight",
-        "phase",
     )
 
     def __init__(self, rid: str, path: str, deadline: int) -> None:
@@ -276,7 +275,6 @@ class Request:
         self.cluster = ""
         self.attempt = 0
         self.inflight: tuple[str, int, str] | None = None  # (call id, breaker gen, instance)
-        self.phase = "new"  # new | calling | backoff
 
     def state(self) -> tuple[Any, ...]:
         return (self.rid, self.path, self.deadline, self.cluster, self.attempt, self.inflight)
@@ -346,7 +344,7 @@ class Proxy(Node):
             if req.inflight[2] != src:
                 return
             ctx.cancel_timer(f"attempt:{req.rid}")
-            self.end_attempt(ctx, req, failed=not msg.ok, why="error reply")
+            self.end_attempt(ctx, req, failed=not msg.ok)
             if ctx.now > req.deadline:
                 self.expire(ctx, req)
             elif msg.ok:
@@ -367,7 +365,7 @@ class Proxy(Node):
             self.expire(ctx, req)
         elif kind == "attempt" and req.inflight is not None:
             inst = req.inflight[2]
-            self.end_attempt(ctx, req, failed=True, why="attempt timeout")
+            self.end_attempt(ctx, req, failed=True)
             if ctx.now >= req.deadline:
                 self.expire(ctx, req)
             else:
@@ -438,7 +436,6 @@ class Proxy(Node):
         inst = self.pick(ctx, cluster, healthy)
         self.outstanding[inst] = self.outstanding.get(inst, 0) + 1
         req.inflight = (call, breaker.gen, inst)
-        req.phase = "calling"
         ctx.send(inst, Call(req.rid, req.attempt, req.path))
         ctx.record(
             "dispatch", request=req.rid, attempt=req.attempt, instance=inst, upstream=cluster
@@ -466,7 +463,7 @@ class Proxy(Node):
         self.rr[cluster] = i + 1
         return healthy[i % len(healthy)]
 
-    def end_attempt(self, ctx: Context, req: Request, failed: bool, why: str) -> None:
+    def end_attempt(self, ctx: Context, req: Request, failed: bool) -> None:
         assert req.inflight is not None
         call, gen, inst = req.inflight
         req.inflight = None
@@ -522,18 +519,17 @@ class Proxy(Node):
             requests_in_window=n_req,
             retries_in_window=n_retry + 1,
         )
-        req.phase = "backoff"
         ctx.set_timer(f"backoff:{req.rid}", backoff)
 
     # -------------------------------------------------------------- the end of a request
     def expire(self, ctx: Context, req: Request) -> None:
         if req.inflight is not None:
-            self.end_attempt(ctx, req, failed=True, why="request timeout")
+            self.end_attempt(ctx, req, failed=True)
         self.finish(ctx, req, "info", error="request timeout")
 
     def finish(self, ctx: Context, req: Request, how: str, **fields: Any) -> None:
         if req.inflight is not None:  # never leaves a call without an outcome
-            self.end_attempt(ctx, req, failed=True, why="abandoned")
+            self.end_attempt(ctx, req, failed=True)
         del self.requests[req.rid]
         for t in ("deadline", "attempt", "backoff"):
             ctx.cancel_timer(f"{t}:{req.rid}")
