@@ -118,6 +118,18 @@ def build_counterexample(
                         f"legal, leads to {_short(model.describe_state(after))}, but no way "
                         "on from there"
                     )
+                    # a hint: the op that must go first (it returns first) is illegal there too
+                    still = [
+                        g
+                        for g in pending_completed
+                        if g.ret == frontier
+                        and g.id != o.id
+                        and not model.step(after, g.input, g.output)[0]
+                    ]
+                    if still:
+                        g = still[0]
+                        entry["still_illegal"] = g.id
+                        reason += f" ({{op:{g.id}}}, which returns first, is illegal there too)"
             else:
                 reason = f"illegal in state {_short(model.describe_state(st))}"
             entry["reason"] = reason
@@ -156,8 +168,9 @@ def render_text(cex: dict[str, Any], short: bool = False) -> str:
 
     def reason(x: dict[str, Any]) -> str:
         r = x["reason"]
-        if "blocked_by" in x:
-            r = r.replace(f"{{op:{x['blocked_by']}}}", name(x["blocked_by"]))
+        for field in ("blocked_by", "still_illegal"):
+            if field in x:
+                r = r.replace(f"{{op:{x[field]}}}", name(x[field]))
         return r
 
     where = f" for key {fmt(cex['partition_key'])}" if cex.get("partition_key") is not None else ""
