@@ -3,6 +3,7 @@ longer be satisfied and why (not just "no way on from there")."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,34 @@ def test_c50_bad_explains_the_dead_end() -> None:
     # the real culprit: a get of "" long after appends to the key completed
     assert 'get("0") -> "" (event 2419->2428) can no longer be satisfied' in res.message
     assert "no way on from there" not in res.message
+
+
+def test_html_marks_blocker_and_draws_only_the_failing_partition() -> None:
+    from checkers.linearizability.html import render_html
+
+    events = _ev(
+        [
+            (0, "invoke", "append", "a"),
+            (1, "invoke", "append", "b"),
+            (2, "invoke", "get", None),
+            (2, "ok", "get", "b"),
+            (0, "ok", "append", "a"),
+            (1, "ok", "append", "b"),
+            (2, "invoke", "get", None),
+            (2, "ok", "get", "a"),
+        ]
+    )
+    # another key, fine on its own, by a process that the failing key never uses
+    other = [
+        {"process": 9, "type": "invoke", "f": "put", "key": "z", "value": "q"},
+        {"process": 9, "type": "ok", "f": "put", "key": "z", "value": "q"},
+    ]
+    events = other + events
+    res = check_history(events, "kv")
+    assert res.verdict == "violation"
+    page = render_html([("h.jsonl", res, events)])
+    assert re.search(r'class="op [^"]*\bblocker\b', page)  # the get made unsatisfiable
+    assert "fail-line" in page and "stuck" in page
+    assert "process 9" not in page  # only key "k" is drawn
+    assert "{op:" not in page  # references to operations are resolved
+    assert "http://" not in page and "https://" not in page

@@ -27,6 +27,15 @@ Pruning, each sound (a pruned branch is dominated by one that is explored):
    at any point after its call): only the earliest-invoked unused one of each group is tried.
 5. Unknown-outcome read-only operations (per ``Model.read_only``) are dropped up front.
 6. Model steps are cached per (state, operation): each is computed once.
+7. Lookahead (models with ``monotone``/``reachable``, e.g. kv append): a child configuration
+   is not pushed when some completed read-only operation still to be placed can be satisfied
+   neither by a state reachable from the child's state by monotone steps nor by way of a
+   pending non-monotone operation (a put) that was invoked before it returned and whose
+   restart state can lead to it. Per state the unsatisfiable readers are computed once (with
+   ``Model.unreachable_index`` when the model has one: kv sorts gets by output, so the gets a
+   state is a prefix of form one range); per set of pending puts, the readers they can save
+   (``cover``) are a union computed once. (Sound for non-string kv values too: a key holding
+   ``5`` can still be read as ``5``; an earlier version assumed strings.)
 
 The walk is a generator that yields every ``slice_steps`` expansions, so that a driver can
 interleave partitions and enforce a timeout.
