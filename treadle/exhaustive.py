@@ -817,12 +817,16 @@ class _Frame:
         self.sleep = sleep
 
 
-def dpor(ex: Explorer, reduce: bool = True) -> Found | None:
+def dpor(
+    ex: Explorer,
+    reduce: bool = True,
+    on_execution: Callable[[list[_Entry]], None] | None = None,
+) -> Found | None:
     """Stateless DFS with source-DPOR and sleep sets; ``reduce=False`` explores every
     interleaving (the plain DFS DPOR is measured against)."""
     st = ex.stats = Stats("dpor" if reduce else "tree")
     st.paths = None
-    asyn = ex.asynchronous and reduce
+    asyn = ex.asynchronous
     E: list[_Entry] = []
     frames: list[_Frame] = []
     path_choices: list[list[int]] = []
@@ -882,6 +886,8 @@ def dpor(ex: Explorer, reduce: bool = True) -> Found | None:
         choices = ex.choices_of(w, meta)
         if not choices:
             st.executions += 1
+            if on_execution is not None:
+                on_execution(E)
             flat = [c for ch in path_choices for c in ch]
             v = ex.check_final(w)
             if v is not None:
@@ -940,7 +946,15 @@ def dpor(ex: Explorer, reduce: bool = True) -> Found | None:
                         hb |= (1 << creator) | E[creator].hb
                     if reduce:
                         races(node, fault, wrote, p, hb, creator)
-                    E.append(_Entry(p, node, fault, wrote, hb, seq_lo, w2._seq, ch))
+                        # p may disable co-enabled events (a handler cancels its own timer, a
+                        # crash drops a node's timers, the last event ends crash faults): those
+                        # never execute after p, so no race reveals them; explore them here
+                        after = {ex.event_key(w2, e2) for e2 in w2.enabled()}
+                        for q in keys:
+                            if q != p and q not in after and q not in fr.sleep:
+                                fr.backtrack[q] = None
+                    inner = tuple(ch[1:] if n_events > 1 else ch)
+                    E.append(_Entry(p, node, fault, wrote, hb, seq_lo, w2._seq, inner))
                     path_choices.append(ch)
                     if depth + 1 > st.depth:
                         st.depth = depth + 1
@@ -953,7 +967,8 @@ def dpor(ex: Explorer, reduce: bool = True) -> Found | None:
                     explore(w2, meta2, child_sleep)
                     E.pop()
                     path_choices.pop()
-                fr.sleep[p] = (node, fault, union_hist)
+                if reduce:
+                    fr.sleep[p] = (node, fault, union_hist)
         finally:
             frames.pop()
 
@@ -971,6 +986,33 @@ def dpor(ex: Explorer, reduce: bool = True) -> Found | None:
     except RecursionError:
         raise TreadleError("dpor: path too deep for the recursion limit; lower max_depth") from None
     return found[0] if found else None
+
+
+def count_traces(ex: Explorer) -> tuple[int, int]:
+    """(executions, Mazurkiewicz traces) of the full execution tree, by brute force: every
+    interleaving is executed and reduced to its lexicographic normal form under the same
+    dependence DPOR uses. Exponential: for checking DPOR on small configurations."""
+    forms: set[tuple[Any, ...]] = set()
+
+    def normal_form(E: list[_Entry]) -> tuple[Any, ...]:
+        labels = [repr((e.key, e.choices)) for e in E]
+        done = 0
+        out = []
+        for _ in range(len(E)):
+            best = -1
+            for k, e in enumerate(E):
+                if (done >> k) & 1 or (e.hb & ~done):
+                    continue
+                if best < 0 or labels[k] < labels[best]:
+                    best = k
+            done |= 1 << best
+            out.append(labels[best])
+        return tuple(out)
+
+    dpor(ex, reduce=False, on_execution=lambda E: forms.add(normal_form(E)))
+    if not ex.stats.complete:
+        raise TreadleError("count_traces: a bound was hit; the counts would be partial")
+    return ex.stats.executions, len(forms)
 
 
 # ------------------------------------------------------------------------------ entry point
