@@ -41,6 +41,8 @@ class Client(Node):
         self.retries = int(config["retries"])
         self.conflict_retries = int(config["conflict_retries"])
         self.snapshot_every = int(config["snapshot_every"])
+        self.think_max = int(config["think_max"])
+        self.max_amount = int(config["max_amount"])
         self.cache: dict[str, tuple[int, Any]] = {}  # stream -> (version, state)
         self.command: tuple[str, str, Any] | None = None  # (stream, command, argument)
         self.conflicts = 0
@@ -62,7 +64,7 @@ class Client(Node):
         )
 
     def on_start(self, ctx: Context) -> None:
-        ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+        ctx.set_timer("think", 1 + ctx.random.randint(0, self.think_max))
 
     # ------------------------------------------------------------------ commands
     def cmd_process(self, ctx: Context) -> str:
@@ -75,7 +77,8 @@ class Client(Node):
         stream = ctx.random.choice(self.streams)
         if aggregates.kind(stream) == "account":
             command = ctx.random.choice(aggregates.ACCOUNT_COMMANDS)
-            arg = ctx.random.randint(1, 5) if command == "deposit" else ctx.random.randint(1, 6)
+            top = self.max_amount if command == "deposit" else self.max_amount + 1
+            arg = ctx.random.randint(1, top)
         else:
             command = ctx.random.choice(aggregates.USER_COMMANDS)
             arg = ctx.random.choice(NAMES) if command == "rename" else None
@@ -95,7 +98,7 @@ class Client(Node):
         self.op = None
         ctx.cancel_timer("timeout")
         if self.ops_left > 0:
-            ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+            ctx.set_timer("think", 1 + ctx.random.randint(0, self.think_max))
 
     # ------------------------------------------------------------------ load, decide, append
     def load(self, ctx: Context) -> None:

@@ -125,6 +125,8 @@ system = System(
         "accounts": 2,
         "users": 1,
         "snapshot_every": 3,
+        "think_max": 3,
+        "max_amount": 5,
         "client_timeout": 20,
         "retries": 2,
         "conflict_retries": 3,
@@ -154,6 +156,8 @@ system = System(
         "latency_max": 1,
         "timer_drift": 0,
         "poll_limit": 2,
+        "think_max": 0,
+        "max_amount": 1,
     },
     symmetric=[["c1", "c2", "c3"]],
 )
