@@ -212,3 +212,29 @@ def test_kv_non_string_value_is_reachable() -> None:
     assert check_history(ev, "kv").verdict == "ok"
     ev[-1] = dict(ev[-1], value="a5")
     assert check_history(ev, "kv").verdict == "violation"
+
+
+VALUES_KV = st.one_of(st.text("ab", max_size=4), st.none(), st.sampled_from([5, 7]))
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(
+    outs=st.lists(VALUES_KV, min_size=0, max_size=8),
+    states=st.lists(st.one_of(st.text("ab", max_size=4), st.sampled_from([5, 7])), max_size=6),
+)
+def test_kv_unreachable_index_matches_reachable(outs: list[Any], states: list[Any]) -> None:
+    # the indexed lookahead (gets sorted by output) must say exactly what reachable() says
+    from models import kv
+
+    obs: dict[tuple[Call, Any], int] = {}
+    for g, out in enumerate(outs):
+        k = (Call("get", None, "x"), out)
+        obs[k] = obs.get(k, 0) | 1 << g
+    observers = list(obs.items())
+    index = kv.unreachable_index(observers)
+    for s in states:
+        want = 0
+        for (inp, out), mask in observers:
+            if not kv.reachable(s, inp, out):
+                want |= mask
+        assert index(s) == want, (s, observers)
