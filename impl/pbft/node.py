@@ -143,6 +143,10 @@ class Replica(Node):
         self.restore(ctx)
         ctx.record("replica", f=self.f, byzantine=self.byzantine)
         self.execute_ready(ctx)
+        for (_, seq), pp in sorted(self.pre_prepares.items()):
+            req = self.requests.get(pp.digest)
+            if seq > self.last_exec and req is not None:
+                self.note_request(ctx, req)  # what we accepted and did not execute still waits
         if self.in_view_change:
             ctx.set_timer("view-change", self.vc_timeout)
             self.want_status(ctx)
@@ -344,6 +348,8 @@ class Replica(Node):
             return
         self.log_vote(ctx, self.prepares, "prep", p)
         self.progress(ctx, p.view, p.seq)
+        if p.seq > self.last_exec:
+            self.want_status(ctx)
 
     def on_commit(self, ctx: Context, c: Commit) -> None:
         if not self.view_ok(c.view, ctx) or not self.in_window(c.seq):
@@ -352,6 +358,8 @@ class Replica(Node):
             return
         self.log_vote(ctx, self.commits, "commit", c)
         self.progress(ctx, c.view, c.seq)
+        if c.seq > self.last_exec:
+            self.want_status(ctx)
 
     def prepared(self, view: int, seq: int) -> PrePrepare | None:
         """prepared(m, v, n, i): the pre-prepare and 2f matching prepares from distinct backups."""
@@ -610,26 +618,34 @@ class Replica(Node):
             self.send(ctx, peer, Bundle(tuple(out)))
 
     def has_work(self) -> bool:
-        return bool(self.pending) or self.in_view_change or bool(self.committed)
+        if self.pending or self.in_view_change or self.committed:
+            return True
+        # a number of this view above what we executed: others may be ahead of us
+        return any(v == self.view and s > self.last_exec for v, s in self.pre_prepares)
 
     # ------------------------------------------------------------------ timers
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "view-change":
+            if not self.pending:
+                return  # nothing waits: no reason to move (a lone replica would run away)
             if self.in_view_change:
                 self.vc_timeout *= 2  # no NEW-VIEW in time: try the next view, wait longer
-                self.start_view_change(ctx, self.view + 1)
-            elif self.pending:
-                self.start_view_change(ctx, self.view + 1)
+            self.start_view_change(ctx, self.view + 1)
         elif name == "status":
             if self.has_work():
                 self.multicast(
                     ctx,
                     Status(self.view, self.in_view_change, self.last_exec, self.stable_seq, ctx.id),
                 )
+                waiting = tuple(self.pending[d] for d in sorted(self.pending))
                 if self.in_view_change:
                     mine = self.view_changes.get(self.view, {}).get(ctx.id)
                     if mine is not None:
                         self.multicast(ctx, mine)
+                    if waiting:  # whoever orders next must know what waits
+                        self.multicast(ctx, Bundle(waiting))
+                elif waiting and self.primary(ctx, self.view) != ctx.id:
+                    self.send(ctx, self.primary(ctx, self.view), Bundle(waiting))
                 # back off with the view-change timeout, so a lone replica does not spin
                 backoff = max(1, self.vc_timeout // self.base_timeout)
                 ctx.set_timer("status", self.status_interval * backoff)
