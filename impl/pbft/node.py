@@ -131,7 +131,9 @@ class Replica(Node):
             ctx.set_timer("status", self.status_interval)
 
     def start_request_timer(self, ctx: Context) -> None:
-        if self.pending and not self.in_view_change and not ctx.timer_pending("view-change"):
+        """While a request waits, a timer runs: in a view, for its execution; during a view
+        change, for the NEW-VIEW."""
+        if self.pending and not ctx.timer_pending("view-change"):
             ctx.set_timer("view-change", self.vc_timeout)
 
     # ------------------------------------------------------------------ lifecycle
