@@ -220,10 +220,13 @@ class Context:
         return self._world.timer_pending(self.id, name)
 
     def record(self, kind: str, **fields: Any) -> None:
-        """Record a protocol event (values must be JSON-able)."""
+        """Record a protocol event (values must be JSON-able). The event's own keys ``index``,
+        ``time``, ``node`` and ``type`` come first; a field of the same name would overwrite
+        them, so name such fields otherwise (``event_type``, ``log_index``)."""
         self._world.record_node_event(self.id, kind, fields)
 
-    # Client operations: Jepsen's four types.
+    # Client operations: Jepsen's four types. ``fields`` are added to the event; a client that
+    # runs several logical processes may pass ``process="c1:cmd"`` to record under that id.
     def invoke(self, f: str, value: Any = None, **fields: Any) -> None:
         self._world.record_client(self.id, "invoke", f, value, fields)
 
