@@ -153,8 +153,16 @@ def _copy_node(node: Any, memo: dict[int, Any]) -> Any:
     return new
 
 
-def clone_world(w: World) -> World:
-    """An independent copy of a world between steps (much cheaper than ``copy.deepcopy``)."""
+_ALL: Any = object()
+
+
+def clone_world(w: World, touch: Any = _ALL) -> World:
+    """An independent copy of a world between steps (much cheaper than ``copy.deepcopy``).
+
+    ``touch``: the only node the next step may run (an id), or None for none (partition,
+    heal): the other nodes' objects and storages are then shared with ``w``, copy-on-write as
+    in Stateright. Sound because a world kept for later is never stepped itself: it is only
+    cloned, and a node is copied before the step that runs it."""
     if set(w.__dict__) != _WORLD_FIELDS or w._current is not None:
         # the World grew fields this copier does not know: stay correct, if slower
         memo = {id(w.config): w.config, id(w.factories): w.factories, id(w.chooser): w.chooser}
@@ -167,9 +175,12 @@ def clone_world(w: World) -> World:
     n.partition = dict(w.partition) if w.partition is not None else None
     n._link_due = dict(w._link_due)
     memo: dict[int, Any] = {id(w): n}
-    storages: dict[str, Storage] = {}
-    contexts: dict[str, Context] = {}
-    for nid, s in w.storages.items():
+    ids = w.storages if touch is _ALL else ((touch,) if touch is not None else ())
+    storages = dict(w.storages)
+    contexts = dict(w.contexts)
+    nodes = dict(w.nodes)
+    for nid in ids:
+        s = w.storages[nid]
         s2 = Storage.__new__(Storage)
         s2.data = dict(s.data)
         s2.durable = s2.data if s.durable is s.data else dict(s.durable)
@@ -177,16 +188,17 @@ def clone_world(w: World) -> World:
         s2.manual = s.manual
         storages[nid] = s2
         memo[id(s)] = s2
-    n.storages = storages
-    for nid, c in w.contexts.items():
-        c2 = Context(n, nid, storages[nid])
+        c = w.contexts[nid]
+        c2 = Context(n, nid, s2)
         contexts[nid] = c2
         memo[id(c)] = c2
         memo[id(c.random)] = c2.random
+    for nid in ids:
+        node = w.nodes[nid]
+        nodes[nid] = _copy_node(node, memo) if node is not None else None
+    n.storages = storages
     n.contexts = contexts
-    n.nodes = {
-        nid: (_copy_node(node, memo) if node is not None else None) for nid, node in w.nodes.items()
-    }
+    n.nodes = nodes
     pending = []
     by_seq: dict[int, Pending] = {}
     for due, seq, it in w._pending:
@@ -394,13 +406,14 @@ class Explorer:
         return meta
 
     def transitions(
-        self, w: World, i: int, n_events: int
+        self, w: World, i: int, ev: Any, n_events: int
     ) -> Iterator[tuple[World, list[int], CheckResult | None]]:
         """Every outcome of taking enabled event ``i``: (new world, step choices, violation)."""
         prefix: list[int] | None = []
         head = [i] if n_events > 1 else []
+        touch = ev.node  # the receiver of a message or timer, the node of a crash or restart
         while prefix is not None:
-            w2 = clone_world(w)
+            w2 = clone_world(w, touch)
             self.script.reset(head + prefix)
             w2.chooser = self.script
             viol = None
@@ -724,7 +737,7 @@ def search(ex: Explorer, strategy: str, stop_at_first: bool = True) -> Found | N
             fresh = []
             for i, ev, _ in choices:
                 meta1 = ex.next_meta(meta, ev)
-                for w2, ch, viol in ex.transitions(w, i, ex.n_events):
+                for w2, ch, viol in ex.transitions(w, i, ev, ex.n_events):
                     st.transitions += 1
                     if viol is not None:
                         found = Found(viol, path(idx) + ch, depth + 1)
@@ -930,7 +943,7 @@ def dpor(
                 union_hist = False
                 seq_lo = w._seq
                 hist_len = len(w.history)
-                for w2, ch, viol in ex.transitions(w, i, n_events):
+                for w2, ch, viol in ex.transitions(w, i, ev, n_events):
                     st.transitions += 1
                     wrote = ex.read_history and len(w2.history) > hist_len
                     union_hist = union_hist or wrote
