@@ -244,3 +244,76 @@ def test_offline_cli_on_a_jsonl_history(tmp_path):
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "Two leaders in term 1" in out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------------------------------- snapshots
+def test_snapshots_compact_the_log_and_followers_install_them():
+    installs = snaps = 0
+    for seed in range(12):
+        r = one_run(seed=seed, snapshot_every=2)
+        assert r.violation is None, r.violation
+        kinds = [e["type"] for e in r.history]
+        snaps += kinds.count("snapshot")
+        installs += kinds.count("install-snapshot")
+        for nid in r.world.server_ids:
+            node = r.world.nodes[nid]
+            if node is None:
+                continue
+            # the log is only what follows the snapshot, and the snapshot is durable
+            assert node.last_index() == node.snap_index + len(node.log)
+            if node.snap_index:
+                assert r.world.storages[nid].get("snapshot")[0] == node.snap_index
+    assert snaps > 0 and installs > 0
+
+
+def test_restart_from_a_snapshot_rebuilds_the_state_machine():
+    r = one_run(seed=3, snapshot_every=2, crash_rate=0.0, partition_rate=0.0)
+    nid = "n1"
+    before = r.world.nodes[nid]
+    assert before.snap_index > 0
+    from impl.raft.node import RaftServer
+
+    again = RaftServer()
+    again.on_start(r.world.contexts[nid])
+    assert again.snap_index == before.snap_index
+    assert again.last_applied == before.snap_index
+    assert again.log == before.log
+
+
+def test_state_checker_with_compacted_logs():
+    e1, e2, e3 = (1, ("c1", 1)), (1, ("c1", 2)), (2, ("c2", 1))
+    c = StateChecker()
+    # n1 leads with a snapshot up to 2 and e3 at index 3; compaction is not a deletion
+    assert c.observe([ServerView("n1", 2, "leader", (e1, e2, e3), 3)]) is None
+    assert c.observe([ServerView("n1", 2, "leader", (e3,), 3, snapshot_index=2)]) is None
+    # a follower whose snapshot covers index 1..2 matches on index 3
+    assert c.observe([ServerView("n2", 2, "follower", (e3,), 3, snapshot_index=2)]) is None
+    # a conflicting entry above the snapshots is still caught
+    r = c.observe([ServerView("n3", 2, "follower", (e1, e2, (2, ("c9", 9))), 3)])
+    assert r is not None and r.property == "Log Matching" and r.details["index"] == 3
+
+
+def test_history_install_snapshot_rebuilds_the_committed_prefix():
+    a, b = cmd("c1", 1), cmd("c1", 2)
+    events = [
+        {"node": "n1", "type": "became-leader", "term": 1},
+        {"node": "n1", "type": "append", "term": 1, "log_index": 1, "command": a},
+        {"node": "n1", "type": "append", "term": 1, "log_index": 2, "command": b},
+        {"node": "n1", "type": "commit", "term": 1, "log_index": 2},
+        {"node": "n1", "type": "snapshot", "term": 1, "log_index": 2, "snapshot_term": 1},
+        {"node": "n2", "type": "install-snapshot", "term": 1, "log_index": 2, "snapshot_term": 1},
+        {"node": "n2", "type": "accept", "term": 1, "log_index": 3, "entries": [[1, cmd("c2", 1)]]},
+    ]
+    assert check_protocol(events).ok
+    # n2 now holds the committed prefix: a different entry at index 1 on n3 breaks Log Matching
+    events.append(
+        {
+            "node": "n3",
+            "type": "accept",
+            "term": 1,
+            "log_index": 1,
+            "entries": [[1, cmd("c9", 9)], [1, b]],
+        }
+    )
+    res = check_protocol(events)
+    assert res.violated and res.property == "Log Matching"

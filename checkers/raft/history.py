@@ -17,6 +17,9 @@ absent; "event N" in messages is the N-th line, counting from 0):
 ``commit``             {term, log_index}: the node's commit index became ``log_index`` (``term``: its
                        current term)
 ``apply``              {log_index, term, command}: the node applied the entry at ``log_index``
+``snapshot``           {term, log_index}: the node compacted its log up to ``log_index``
+``install-snapshot``   {term, log_index, snapshot_term}: a follower replaced its log up to
+                       ``log_index`` with the leader's snapshot (the committed prefix)
 ``crash``/``restart``  the node lost its volatile state (the log and the term are durable)
 =====================  ==========================================================================
 
@@ -61,6 +64,7 @@ class HistoryChecker:
         self.commit_seen: dict[str, int] = {}
         self.applied: dict[int, tuple[tuple[int, Any], str, int]] = {}
         self.count = 0
+        self.untracked: set[str] = set()  # servers whose log this history cannot rebuild
         self.stats = {"leaders": 0, "appends": 0, "commits": 0, "applies": 0}
 
     def feed(self, ev: dict[str, Any]) -> CheckResult | None:
@@ -71,7 +75,7 @@ class HistoryChecker:
         if node is None:
             return None
         handler = _HANDLERS.get(t)  # type: ignore[arg-type]
-        if handler is None:
+        if handler is None or (node in self.untracked and t in _LOG_EVENTS):
             return None
         r = handler(self, node, ev, pos)
         if r is not None:
@@ -182,6 +186,32 @@ class HistoryChecker:
                     return r
         return None
 
+    def _install_snapshot(self, node: str, ev: dict, pos: int) -> CheckResult | None:
+        """The log up to log_index becomes the committed prefix; a matching suffix is kept.
+        (A ``snapshot`` of a node's own log changes nothing this checker tracks.)"""
+        index = _log_index(ev)
+        log = self.log(node)
+        r = self._truncated(node, 1, ev, pos)
+        if r is not None:
+            return r
+        prefix = []
+        for i in range(1, index + 1):
+            known = self.committed.get(i)
+            if known is None:
+                break  # committed elsewhere than this history shows: keep what is known
+            prefix.append(known[0])
+        if len(prefix) < index:
+            # the history does not show every committed entry of the snapshot: stop judging
+            # this server's log rather than guess it
+            self.untracked.add(node)
+            self.logs.pop(node, None)
+            return None
+        keep = []
+        if index <= len(log) and log[index - 1][0] == int(ev.get("snapshot_term", -1)):
+            keep = log[index:]
+        log[:] = prefix + keep
+        return self._log_changed(node)
+
     def _commit(self, node: str, ev: dict, pos: int) -> CheckResult | None:
         index, term = _log_index(ev), int(ev["term"])
         log = self.log(node)
@@ -251,6 +281,8 @@ class HistoryChecker:
         )
 
 
+_LOG_EVENTS = frozenset({"append", "accept", "truncate", "commit", "install-snapshot"})
+
 _HANDLERS = {
     "became-leader": HistoryChecker._became_leader,
     "stepped-down": HistoryChecker._stepped_down,
@@ -259,6 +291,7 @@ _HANDLERS = {
     "accept": HistoryChecker._accept,
     "truncate": HistoryChecker._truncate,
     "commit": HistoryChecker._commit,
+    "install-snapshot": HistoryChecker._install_snapshot,
     "apply": HistoryChecker._apply,
 }
 

@@ -39,7 +39,9 @@ PROPERTIES = (
 @dataclass(frozen=True)
 class ServerView:
     """What the checker needs of one server. ``log`` holds (term, command) pairs for indexes
-    1..len(log); ``incarnation`` changes when the server restarts (volatile state is lost)."""
+    snapshot_index+1, snapshot_index+2, ... (entries up to ``snapshot_index`` were compacted
+    into a snapshot); ``incarnation`` changes when the server restarts (volatile state is
+    lost)."""
 
     node: str
     term: int
@@ -47,6 +49,11 @@ class ServerView:
     log: tuple[tuple[int, Any], ...]
     commit_index: int
     incarnation: int = 0
+    snapshot_index: int = 0
+
+    @property
+    def last_index(self) -> int:
+        return self.snapshot_index + len(self.log)
 
 
 def describe_entry(index: int, entry: tuple[int, Any]) -> str:
@@ -56,24 +63,27 @@ def describe_entry(index: int, entry: tuple[int, Any]) -> str:
 
 
 def log_matching_violation(
-    a: str, log_a: tuple | list, b: str, log_b: tuple | list
+    a: str, log_a: tuple | list, b: str, log_b: tuple | list, off_a: int = 0, off_b: int = 0
 ) -> CheckResult | None:
-    """Log Matching between two logs: find the highest index whose terms agree; both logs must be
-    identical up to and including it (then they are identical below every matching index)."""
-    top = min(len(log_a), len(log_b))
+    """Log Matching between two logs (``off_x``: entries up to it are compacted away): find the
+    highest index whose terms agree; both logs must be identical up to and including it (then
+    they are identical below every matching index). Compacted entries are committed; their
+    agreement is State Machine Safety's business."""
+    top = min(off_a + len(log_a), off_b + len(log_b))
+    low = max(off_a, off_b)
     j = 0
-    for i in range(top, 0, -1):
-        if log_a[i - 1][0] == log_b[i - 1][0]:
+    for i in range(top, low, -1):
+        if log_a[i - off_a - 1][0] == log_b[i - off_b - 1][0]:
             j = i
             break
     if j == 0:
         return None
-    for i in range(j, 0, -1):
-        ea, eb = log_a[i - 1], log_b[i - 1]
+    for i in range(j, low, -1):
+        ea, eb = log_a[i - off_a - 1], log_b[i - off_b - 1]
         if ea != eb:
             return CheckResult.violation(
                 LOG_MATCHING,
-                f"{a} and {b} both hold an entry of term {log_a[j - 1][0]} at index {j}, but their "
+                f"{a} and {b} both hold an entry of term {log_a[j - off_a - 1][0]} at index {j}, but their "
                 f"logs differ at index {i}: {a} has {describe_entry(i, ea)}, {b} has "
                 f"{describe_entry(i, eb)}. Logs that agree on (index, term) must be identical up "
                 "to that index.",
@@ -90,8 +100,9 @@ class StateChecker:
 
     def __init__(self) -> None:
         self.leaders: dict[int, str] = {}  # term -> the server that led it
-        self.leader_logs: dict[str, tuple[int, tuple]] = {}  # node -> (term, log) while leading
-        self.logs: dict[str, tuple] = {}  # node -> last seen log (live servers)
+        # node -> (term, snapshot index, log) while leading
+        self.leader_logs: dict[str, tuple[int, int, tuple]] = {}
+        self.logs: dict[str, tuple[int, tuple]] = {}  # node -> last seen (offset, log), live
         # index -> (entry, node that committed it first, that node's term then)
         self.committed: dict[int, tuple[tuple[int, Any], str, int]] = {}
         self.commit_seen: dict[str, tuple[int, int]] = {}  # node -> (incarnation, commit index)
@@ -111,7 +122,7 @@ class StateChecker:
         self.commit_seen.pop(node, None)
 
     def _one(self, v: ServerView) -> CheckResult | None:
-        node, log = v.node, v.log
+        node, log, off = v.node, v.log, v.snapshot_index
         if v.role == "leader":
             first = self.leaders.setdefault(v.term, node)
             if first != node:
@@ -125,45 +136,46 @@ class StateChecker:
                 )
             prev = self.leader_logs.get(node)
             if prev is not None and prev[0] == v.term:
-                old = prev[1]
-                if len(log) < len(old) or log[: len(old)] != old:
-                    i = next(
-                        (k for k in range(len(old)) if k >= len(log) or log[k] != old[k]),
-                        len(old),
-                    )
-                    now = describe_entry(i + 1, log[i]) if i < len(log) else "nothing"
-                    return CheckResult.violation(
-                        LEADER_APPEND_ONLY,
-                        f"{node}, leader of term {v.term}, changed its own log at index {i + 1}: "
-                        f"it held {describe_entry(i + 1, old[i])} and now holds {now}. A "
-                        "leader only appends to its log; it never overwrites or deletes entries.",
-                        node=node,
-                        term=v.term,
-                        index=i + 1,
-                    )
+                _, ooff, old = prev
+                # compaction may drop a prefix; every other entry it held must still be there
+                for i in range(max(ooff, off) + 1, ooff + len(old) + 1):
+                    was = old[i - ooff - 1]
+                    if i > off + len(log) or log[i - off - 1] != was:
+                        now = (
+                            describe_entry(i, log[i - off - 1]) if i <= v.last_index else "nothing"
+                        )
+                        return CheckResult.violation(
+                            LEADER_APPEND_ONLY,
+                            f"{node}, leader of term {v.term}, changed its own log at index {i}: "
+                            f"it held {describe_entry(i, was)} and now holds {now}. A leader "
+                            "only appends to its log; it never overwrites or deletes entries.",
+                            node=node,
+                            term=v.term,
+                            index=i,
+                        )
             else:
                 # newly elected: it must hold every entry committed in an earlier term
-                r = self._leader_complete(node, v.term, log)
+                r = self._leader_complete(node, v.term, off, log)
                 if r is not None:
                     return r
-            self.leader_logs[node] = (v.term, log)
+            self.leader_logs[node] = (v.term, off, log)
         else:
             self.leader_logs.pop(node, None)
-        if self.logs.get(node) != log:
-            self.logs[node] = log
-            for other, olog in sorted(self.logs.items()):
+        if self.logs.get(node) != (off, log):
+            self.logs[node] = (off, log)
+            for other, (ooff, olog) in sorted(self.logs.items()):
                 if other != node:
-                    r = log_matching_violation(node, log, other, olog)
+                    r = log_matching_violation(node, log, other, olog, off, ooff)
                     if r is not None:
                         return r
         inc, seen = self.commit_seen.get(node, (v.incarnation, 0))
         if inc != v.incarnation:
             seen = 0
         if v.commit_index > seen:
-            for i in range(seen + 1, v.commit_index + 1):
-                if i > len(log):
+            for i in range(max(seen, off) + 1, v.commit_index + 1):
+                if i > v.last_index:
                     break
-                entry = log[i - 1]
+                entry = log[i - off - 1]
                 known = self.committed.get(i)
                 if known is None:
                     self.committed[i] = (entry, node, v.term)
@@ -184,29 +196,39 @@ class StateChecker:
         self.commit_seen[node] = (v.incarnation, max(seen, v.commit_index))
         return None
 
-    def _leader_complete(self, node: str, term: int, log: tuple) -> CheckResult | None:
+    @staticmethod
+    def _lacks(off: int, log: tuple, i: int, entry: tuple) -> bool:
+        """The log (entries after ``off``) does not hold ``entry`` at ``i``. An index inside the
+        snapshot counts as held: a snapshot only ever holds applied, hence committed, entries."""
+        return i > off + len(log) or (i > off and log[i - off - 1] != entry)
+
+    def _leader_complete(self, node: str, term: int, off: int, log: tuple) -> CheckResult | None:
         for i in sorted(self.committed):
             entry, by, cterm = self.committed[i]
-            if cterm < term and (i > len(log) or log[i - 1] != entry):
-                return self._incomplete(node, term, log, i, entry, by, cterm)
+            if cterm < term and self._lacks(off, log, i, entry):
+                return self._incomplete(node, term, off, log, i, entry, by, cterm)
         return None
 
     def _committed_in_leaders(self, i: int, entry: tuple, cterm: int) -> CheckResult | None:
-        for leader, (lterm, llog) in sorted(self.leader_logs.items()):
-            if lterm > cterm and (i > len(llog) or llog[i - 1] != entry):
+        for leader, (lterm, loff, llog) in sorted(self.leader_logs.items()):
+            if lterm > cterm and self._lacks(loff, llog, i, entry):
                 by = self.committed[i][1]
-                return self._incomplete(leader, lterm, llog, i, entry, by, cterm)
+                return self._incomplete(leader, lterm, loff, llog, i, entry, by, cterm)
         return None
 
     def _incomplete(
-        self, node: str, term: int, log: tuple, i: int, entry: tuple, by: str, cterm: int
+        self, node: str, term: int, off: int, log: tuple, i: int, entry: tuple, by: str, cterm: int
     ) -> CheckResult:
-        has = describe_entry(i, log[i - 1]) if i <= len(log) else f"no entry at index {i}"
+        has = (
+            describe_entry(i, log[i - off - 1])
+            if off < i <= off + len(log)
+            else f"no entry at index {i}"
+        )
         return CheckResult.violation(
             LEADER_COMPLETENESS,
             f"{node} became leader of term {term} without a committed entry: {by} committed "
             f"{describe_entry(i, entry)} in term {cterm}, but {node}'s log has {has} (its log "
-            f"has {len(log)} entries). Every leader of a later term must hold every committed "
+            f"has {off + len(log)} entries). Every leader of a later term must hold every committed "
             "entry.",
             node=node,
             term=term,

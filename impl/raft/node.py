@@ -20,6 +20,9 @@ What follows the paper, Figure 2 and sections 5 and 8:
   same (client id, sequence number) and the state machine deduplicates (section 8), so a retried
   request takes effect once. Reads go through the log, so every operation is linearizable.
 * PreVote and CheckQuorum (Ongaro's thesis, 9.6 and 6.2), both switchable by config.
+* Snapshots (section 7, Figure 13): every ``snapshot_every`` applied entries the applied prefix
+  of the log is compacted into a snapshot of the state machine; a follower that needs a compacted
+  entry gets InstallSnapshot and keeps the part of its log that follows a matching last entry.
 
 Seeded bugs (``ctx.bug``): ``figure8``, ``no-persist-vote``, ``log-length-vote``,
 ``stale-ae-truncate``, ``no-dedup``, ``local-read`` (see impl/raft/system.py for what each breaks).
@@ -28,7 +31,8 @@ Protocol events recorded (the vocabulary checkers/raft reads): ``became-candidat
 ``became-leader`` {term}, ``stepped-down`` {term}, ``append`` {term, log_index, command}
 (leader), ``accept`` {term, log_index, entries} (follower wrote entries starting at log_index),
 ``truncate`` {term, log_index, dropped} (entries from log_index on deleted), ``commit`` {term,
-log_index}, ``apply`` {log_index, term, command}. (``log_index``, not ``index``: the history
+log_index}, ``apply`` {log_index, term, command}, ``snapshot`` and ``install-snapshot`` {term,
+log_index, snapshot_term}. (``log_index``, not ``index``: the history
 format reserves ``index`` for the event's own position.)
 """
 
@@ -84,6 +88,15 @@ class AppendEntriesReply:
 
 
 @dataclass(frozen=True)
+class InstallSnapshot:
+    term: int
+    leader: str
+    last_index: int  # the snapshot replaces the log up to and including this index
+    last_term: int
+    data: tuple  # (kv items, sessions): the state machine after applying last_index
+
+
+@dataclass(frozen=True)
 class ClientRequest:
     client: str
     seq: int
@@ -118,7 +131,10 @@ class RaftServer(Node):
         # persistent (Figure 2)
         self.current_term = 0
         self.voted_for: str | None = None
-        self.log: list[Entry] = []
+        self.log: list[Entry] = []  # entries snap_index+1, snap_index+2, ...
+        # the snapshot (section 7): the log up to snap_index is compacted into state machine data
+        self.snap_index = 0
+        self.snap_term = 0
         # volatile
         self.commit_index = 0
         self.last_applied = 0
@@ -144,6 +160,8 @@ class RaftServer(Node):
             self.current_term,
             self.voted_for,
             tuple(self.log),
+            self.snap_index,
+            self.snap_term,
             self.commit_index,
             self.last_applied,
             self.role,
@@ -162,12 +180,19 @@ class RaftServer(Node):
         self.current_term = s.get("term", 0)
         self.voted_for = s.get("vote")
         self.log = list(s.get("log", ()))
+        snap = s.get("snapshot")
+        if snap is not None:
+            # recovery: the state machine restarts from the snapshot, the rest is re-applied
+            self.snap_index, self.snap_term, data = snap
+            self.load_state_machine(data)
+            self.commit_index = self.last_applied = self.snap_index
         cfg = ctx.config
         self.et_min = int(cfg["election_timeout_min"])
         self.et_max = int(cfg["election_timeout_max"])
         self.heartbeat = int(cfg["heartbeat_interval"])
         self.prevote = bool(cfg["prevote"])
         self.check_quorum = bool(cfg["check_quorum"])
+        self.snapshot_every = int(cfg["snapshot_every"])
         self.majority = len(ctx.servers) // 2 + 1
         self.reset_election_timer(ctx)
 
@@ -180,12 +205,23 @@ class RaftServer(Node):
     def persist_log(self, ctx: Context) -> None:
         ctx.storage.put("log", tuple(self.log))
 
+    def last_index(self) -> int:
+        return self.snap_index + len(self.log)
+
     def last_log(self) -> tuple[int, int]:
-        n = len(self.log)
-        return n, (self.log[-1].term if n else 0)
+        n = self.last_index()
+        return n, self.term_at(n)
 
     def term_at(self, index: int) -> int:
-        return self.log[index - 1].term if index > 0 else 0
+        """The term of the entry at ``index`` (-1 if compacted away, below the snapshot)."""
+        if index == self.snap_index:
+            return self.snap_term
+        if index < self.snap_index:
+            return -1
+        return self.log[index - self.snap_index - 1].term
+
+    def entry(self, index: int) -> Entry:
+        return self.log[index - self.snap_index - 1]
 
     def reset_election_timer(self, ctx: Context) -> None:
         ctx.set_timer("election", ctx.random.randint(self.et_min, self.et_max))
@@ -274,7 +310,7 @@ class RaftServer(Node):
         self.leader_id = ctx.id
         self.version += 1
         ctx.record("became-leader", term=self.current_term)
-        n = len(self.log)
+        n = self.last_index()
         self.next_index = {p: n + 1 for p in ctx.peers}
         self.match_index = {p: 0 for p in ctx.peers}
         self.heard_from = set()
@@ -298,6 +334,8 @@ class RaftServer(Node):
             self.on_request_vote_reply(ctx, src, msg)
         elif t is ClientRequest:
             self.on_client_request(ctx, msg)
+        elif t is InstallSnapshot:
+            self.on_install_snapshot(ctx, src, msg)
 
     def log_up_to_date(self, ctx: Context, last_index: int, last_term: int) -> bool:
         """5.4.1: the candidate's log is at least as up to date as ours."""
@@ -365,28 +403,35 @@ class RaftServer(Node):
         self.pre_candidate = False
         self.last_leader_contact = ctx.now
         self.reset_election_timer(ctx)
+        last_new = m.prev_index + len(m.entries)
+        prev_index, prev_term, entries = m.prev_index, m.prev_term, m.entries
+        if prev_index < self.snap_index:
+            # the start is compacted here: it is committed, so it matches; skip to the snapshot
+            skip = self.snap_index - prev_index
+            if skip >= len(entries):
+                ctx.send(src, AppendEntriesReply(self.current_term, True, last_new, 0))
+                return
+            prev_index, prev_term = self.snap_index, entries[skip - 1].term
+            entries = entries[skip:]
         # consistency check (Figure 2, receiver implementation 2)
-        if m.prev_index > len(self.log) or (
-            m.prev_index > 0 and self.term_at(m.prev_index) != m.prev_term
-        ):
-            hint = min(m.prev_index, len(self.log) + 1)
+        last = self.last_index()
+        if prev_index > last or self.term_at(prev_index) != prev_term:
+            hint = min(prev_index, last + 1)
             ctx.send(src, AppendEntriesReply(self.current_term, False, 0, max(1, hint)))
             return
         changed = False
-        index = m.prev_index
         new_from = None
-        for i, entry in enumerate(m.entries):
-            index = m.prev_index + 1 + i
-            if index <= len(self.log):
-                if self.log[index - 1].term == entry.term:
+        for i, entry in enumerate(entries):
+            index = prev_index + 1 + i
+            if index <= self.last_index():
+                if self.term_at(index) == entry.term:
                     continue  # already have it: never truncate without a conflict
                 self.truncate(ctx, index)
-            self.log.extend(m.entries[i:])
+            self.log.extend(entries[i:])
             new_from = index
             changed = True
             break
-        last_new = m.prev_index + len(m.entries)
-        if ctx.bug == "stale-ae-truncate" and len(self.log) > last_new:
+        if ctx.bug == "stale-ae-truncate" and self.last_index() > last_new:
             # the bug: treat everything past this (possibly stale) message as a conflict
             self.truncate(ctx, last_new + 1)
             changed = True
@@ -398,7 +443,10 @@ class RaftServer(Node):
                     "accept",
                     term=self.current_term,
                     log_index=new_from,
-                    entries=[[e.term, command_json(e.command)] for e in self.log[new_from - 1 :]],
+                    entries=[
+                        [e.term, command_json(e.command)]
+                        for e in self.log[new_from - self.snap_index - 1 :]
+                    ],
                 )
         if m.leader_commit > self.commit_index:
             new_commit = min(m.leader_commit, last_new)
@@ -407,8 +455,8 @@ class RaftServer(Node):
         ctx.send(src, AppendEntriesReply(self.current_term, True, last_new, 0))
 
     def truncate(self, ctx: Context, index: int) -> None:
-        dropped = len(self.log) - (index - 1)
-        del self.log[index - 1 :]
+        dropped = self.last_index() - (index - 1)
+        del self.log[index - self.snap_index - 1 :]
         ctx.record("truncate", term=self.current_term, log_index=index, dropped=dropped)
 
     def on_append_entries_reply(self, ctx: Context, src: str, m: AppendEntriesReply) -> None:
@@ -425,11 +473,26 @@ class RaftServer(Node):
             self.next_index[src] = max(self.next_index[src], self.match_index[src] + 1)
             self.advance_commit(ctx)
         else:
-            self.next_index[src] = max(self.match_index[src] + 1, min(m.hint, len(self.log) + 1))
+            self.next_index[src] = max(
+                self.match_index[src] + 1, min(m.hint, self.last_index() + 1)
+            )
             self.send_append_entries(ctx, src)
 
     def send_append_entries(self, ctx: Context, peer: str) -> None:
         prev = self.next_index[peer] - 1
+        if prev < self.snap_index:
+            # what the follower needs next is compacted: send the snapshot instead (section 7)
+            ctx.send(
+                peer,
+                InstallSnapshot(
+                    self.current_term,
+                    ctx.id,
+                    self.snap_index,
+                    self.snap_term,
+                    self.snapshot_data(),
+                ),
+            )
+            return
         ctx.send(
             peer,
             AppendEntries(
@@ -437,7 +500,7 @@ class RaftServer(Node):
                 ctx.id,
                 prev,
                 self.term_at(prev),
-                tuple(self.log[prev:]),
+                tuple(self.log[prev - self.snap_index :]),
                 self.commit_index,
             ),
         )
@@ -449,8 +512,8 @@ class RaftServer(Node):
     def advance_commit(self, ctx: Context) -> None:
         """Figure 2, rules for leaders: the largest N > commitIndex held by a majority with
         log[N].term == currentTerm (5.4.2: never by counting replicas of an older term)."""
-        for n in range(len(self.log), self.commit_index, -1):
-            if self.log[n - 1].term != self.current_term and ctx.bug != "figure8":
+        for n in range(self.last_index(), self.commit_index, -1):
+            if self.term_at(n) != self.current_term and ctx.bug != "figure8":
                 break  # older entries commit indirectly, through this term's entries
             holders = 1 + sum(1 for p in ctx.peers if self.match_index[p] >= n)
             if holders >= self.majority:
@@ -463,7 +526,59 @@ class RaftServer(Node):
         ctx.record("commit", term=self.current_term, log_index=index)
         while self.last_applied < self.commit_index:
             self.last_applied += 1
-            self.apply(ctx, self.last_applied, self.log[self.last_applied - 1])
+            self.apply(ctx, self.last_applied, self.entry(self.last_applied))
+        if self.snapshot_every and self.last_applied - self.snap_index >= self.snapshot_every:
+            self.take_snapshot(ctx)
+
+    # ------------------------------------------------------------------ snapshots (section 7)
+    def snapshot_data(self) -> tuple:
+        return (tuple(sorted(self.kv.items())), tuple(sorted(self.sessions.items())))
+
+    def load_state_machine(self, data: tuple) -> None:
+        kv, sessions = data
+        self.kv = dict(kv)
+        self.sessions = dict(sessions)
+
+    def take_snapshot(self, ctx: Context) -> None:
+        """Compact the applied prefix of the log into a snapshot of the state machine."""
+        index = self.last_applied
+        term = self.term_at(index)
+        del self.log[: index - self.snap_index]
+        self.snap_index, self.snap_term = index, term
+        self.version += 1
+        ctx.storage.put("snapshot", (index, term, self.snapshot_data()))
+        self.persist_log(ctx)
+        ctx.record("snapshot", term=self.current_term, log_index=index, snapshot_term=term)
+
+    def on_install_snapshot(self, ctx: Context, src: str, m: InstallSnapshot) -> None:
+        if m.term < self.current_term:
+            ctx.send(src, AppendEntriesReply(self.current_term, False, 0, 0))
+            return
+        if m.term > self.current_term or self.role != FOLLOWER:
+            self.become_follower(ctx, m.term)
+        self.leader_id = m.leader
+        self.pre_candidate = False
+        self.last_leader_contact = ctx.now
+        self.reset_election_timer(ctx)
+        if m.last_index > self.last_applied:
+            if m.last_index <= self.last_index() and self.term_at(m.last_index) == m.last_term:
+                del self.log[: m.last_index - self.snap_index]  # keep what follows it
+            else:
+                self.log = []  # the snapshot replaces the whole log
+            self.snap_index, self.snap_term = m.last_index, m.last_term
+            self.load_state_machine(m.data)
+            self.last_applied = m.last_index
+            self.commit_index = max(self.commit_index, m.last_index)
+            self.version += 1
+            ctx.storage.put("snapshot", (m.last_index, m.last_term, m.data))
+            self.persist_log(ctx)
+            ctx.record(
+                "install-snapshot",
+                term=self.current_term,
+                log_index=m.last_index,
+                snapshot_term=m.last_term,
+            )
+        ctx.send(src, AppendEntriesReply(self.current_term, True, m.last_index, 0))
 
     # ------------------------------------------------------------------ the state machine
     def apply(self, ctx: Context, index: int, entry: Entry) -> None:
@@ -497,8 +612,8 @@ class RaftServer(Node):
             old, new = value
             if kv.get(key, "") == (old or ""):
                 kv[key] = new
-                return True, list(value)
-            return False, list(value)
+                return True, tuple(value)
+            return False, tuple(value)
         raise ValueError(f"unknown operation {f!r}")
 
     def on_client_request(self, ctx: Context, m: ClientRequest) -> None:
@@ -527,7 +642,7 @@ class RaftServer(Node):
         ctx.record(
             "append",
             term=self.current_term,
-            log_index=len(self.log),
+            log_index=self.last_index(),
             command=command_json(entry.command),
         )
         self.broadcast_append_entries(ctx)

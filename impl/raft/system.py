@@ -58,6 +58,7 @@ def view(nid: str, node: RaftServer, incarnation: int) -> ServerView:
         log=tuple((e.term, e.command) for e in node.log),
         commit_index=node.commit_index,
         incarnation=incarnation,
+        snapshot_index=node.snap_index,
     )
 
 
@@ -127,6 +128,8 @@ system = System(
         # changes with partial replication to show. Switch on with --config prevote=true.
         "prevote": False,
         "check_quorum": False,
+        # compact the log into a snapshot every this many applied entries (0: never)
+        "snapshot_every": 6,
         "crash_rate": 0.01,
         "restart_rate": 0.1,
         "partition_rate": 0.03,
@@ -137,7 +140,7 @@ system = System(
     invariants=[raft_safety],
     final_checks=[history_safety],
     steps=600,
-    version="1",
+    version="2",
     exhaustive={
         "nodes": 3,
         "clients": 1,
