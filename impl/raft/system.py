@@ -110,8 +110,8 @@ BUGS = {
 
 system = System(
     name="raft",
-    description="Raft (Ongaro & Ousterhout 2014) with PreVote, CheckQuorum and a deduplicating "
-    "replicated KV store (get/put/append/cas) with retrying clients",
+    description="Raft (Ongaro & Ousterhout 2014) with PreVote, CheckQuorum, snapshots and a "
+    "deduplicating replicated KV store (get/put/append/cas) with retrying clients",
     build=build,
     bugs=BUGS,
     defaults={
