@@ -4,10 +4,10 @@ Authentication model: every protocol record carries ``sender``, the replica (or 
 "signed" it. Records are immutable values that may be forwarded (signatures are transferable, as
 with the paper's public-key variant), so certificates (prepared certificates, checkpoint proofs,
 the V set of a NEW-VIEW) are tuples of such records and a receiver checks them as sets of records
-from distinct senders. Unforgeability holds by construction: node code only ever builds a record
-through :func:`impl.pbft.node.Replica.sign`-style constructors with ``sender=ctx.id``; a Byzantine
-replica may build any record under its own id and may forward (replay) records it received, but
-never builds one under another id. The envelope :class:`Bundle` is unsigned: its contents are.
+from distinct senders. Unforgeability holds by construction: node code (correct or Byzantine)
+only ever builds a record with ``sender=ctx.id``; a Byzantine replica may build any record under
+its own id and may forward (replay) records it received, but never builds one under another id.
+The envelope :class:`Bundle` is unsigned: its contents are.
 """
 
 from __future__ import annotations

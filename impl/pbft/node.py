@@ -591,6 +591,10 @@ class Replica(Node):
         for seq in sorted(self.certs):
             if seq > st.last_executed:
                 out.append(self.certs[seq])
+        for seq in sorted(self.checkpoints):  # lost checkpoints would freeze the watermarks
+            mine_cp = self.checkpoints[seq].get(ctx.id)
+            if seq > st.stable_seq and mine_cp is not None:
+                out.append(mine_cp)
         if st.view < self.view and not self.in_view_change and self.view in self.new_views:
             out.append(self.new_views[self.view])
         if st.view == self.view and not st.in_view_change and not self.in_view_change:
