@@ -258,7 +258,8 @@ class Replica(Node):
                 self.send(ctx, req.client, Reply(self.view, last[0], req.client, last[1], ctx.id))
             return
         d = request_digest(req)
-        self.requests[d] = req
+        if d not in self.requests:
+            self.remember_request(ctx, d, req)
         if self.in_view_change:
             self.note_request(ctx, req)
             return
@@ -330,13 +331,18 @@ class Replica(Node):
             self.requests[pp.digest] = req
             ctx.storage.put(("req", pp.digest), req)
 
+    def remember_request(self, ctx: Context, digest: str, req: Request) -> None:
+        self.requests[digest] = req
+        ctx.storage.put(("req", digest), req)
+
     def note_request(self, ctx: Context, req: Request) -> None:
         """A client request this replica now waits for (its view-change timer runs)."""
         last = self.last_reply.get(req.client)
         if last is not None and req.timestamp <= last[0]:
             return
         d = request_digest(req)
-        self.requests.setdefault(d, req)
+        if d not in self.requests:
+            self.remember_request(ctx, d, req)
         if d not in self.pending:
             self.pending[d] = req
             ctx.record("request", client=req.client, timestamp=req.timestamp, op=req.op, digest=d)
@@ -530,7 +536,20 @@ class Replica(Node):
     # ------------------------------------------------------------------ catching up
     def on_commit_cert(self, ctx: Context, cert: CommitCert) -> None:
         pp = cert.pre_prepare
-        if pp.seq <= self.last_exec or pp.seq in self.committed:
+        if pp.seq <= self.last_exec:
+            return
+        if pp.seq in self.committed:
+            # committed, but the request itself may be missing (lost in a crash): take it
+            req = cert.request
+            if (
+                self.committed[pp.seq][1] == pp.digest
+                and pp.digest not in self.requests
+                and req is not None
+                and self.valid_request(ctx, req)
+                and request_digest(req) == pp.digest
+            ):
+                self.remember_request(ctx, pp.digest, req)
+                self.execute_ready(ctx)
             return
         if pp.sender != self.primary(ctx, pp.view):
             return
@@ -547,8 +566,8 @@ class Replica(Node):
         }
         if len(senders) < self.quorum:
             return
-        if cert.request is not None and pp.digest != NULL:
-            self.requests.setdefault(pp.digest, cert.request)
+        if cert.request is not None and pp.digest != NULL and pp.digest not in self.requests:
+            self.remember_request(ctx, pp.digest, cert.request)
         self.certs[pp.seq] = cert
         self.committed[pp.seq] = (pp.view, pp.digest)
         self.execute_ready(ctx)
@@ -803,8 +822,9 @@ class Replica(Node):
         ctx.record("new-view", view=view, o=[[pp.seq, pp.digest] for pp in nv.pre_prepares])
         ctx.cancel_timer("view-change")
         for req in nv.requests:
-            if self.valid_request(ctx, req):
-                self.requests.setdefault(request_digest(req), req)
+            d = request_digest(req)
+            if self.valid_request(ctx, req) and d not in self.requests:
+                self.remember_request(ctx, d, req)
         # adopt the latest stable checkpoint proof carried by V (we may need state transfer)
         best = max(nv.view_changes, key=lambda vc: vc.stable_seq)
         if best.stable_seq > self.stable_seq and best.stable_seq <= self.last_exec:
