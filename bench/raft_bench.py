@@ -87,7 +87,11 @@ def main() -> None:
     print("seeded bugs (default config and strategy; time to first counterexample, median):")
     for bug in sorted(get_system("raft").bugs):
         b = bug_figures(bug, seeds, limit=60.0, shrink_s=shrink_s)
-        med = f"{b['median_s']:6.1f} s ({b['median_runs']} runs)" if b["median_s"] else "not found"
+        med = (
+            f"{b['median_s']:6.2f} s ({b['median_runs']} runs)"
+            if b["median_s"] is not None
+            else "not found"
+        )
         sh = b["shrunk"] or {}
         print(
             f"  {bug:18} found {b['found']} seeds, {med}; {b['property']}; shrunk to "
