@@ -337,3 +337,15 @@ def test_history_event_shape():
     for i, e in enumerate(w.history):
         assert e["index"] == i and isinstance(e["time"], int) and isinstance(e["type"], str)
     assert CheckResult.passed().ok
+
+
+def test_record_refuses_reserved_field_names():
+    class Clash(Node):
+        def on_start(self, ctx):
+            ctx.set_timer("t", 1)
+
+        def on_timer(self, ctx, name):
+            ctx.record("append", index=3)
+
+    r = explore(System("clash", "", lambda c, b: Cluster(servers={"n1": Clash})), runs=1, out=None, shrink_seconds=0)
+    assert r.verdict == "violation" and "log_index" in r.violation.message

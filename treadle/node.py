@@ -220,9 +220,9 @@ class Context:
         return self._world.timer_pending(self.id, name)
 
     def record(self, kind: str, **fields: Any) -> None:
-        """Record a protocol event (values must be JSON-able). The event's own keys ``index``,
-        ``time``, ``node`` and ``type`` come first; a field of the same name would overwrite
-        them, so name such fields otherwise (``event_type``, ``log_index``)."""
+        """Record a protocol event (values must be JSON-able). ``index``, ``time``, ``node`` and
+        ``type`` are the event's own keys: a field of that name is refused (use ``log_index``,
+        ``event_type``)."""
         self._world.record_node_event(self.id, kind, fields)
 
     # Client operations: Jepsen's four types. ``fields`` are added to the event; a client that

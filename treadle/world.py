@@ -39,6 +39,7 @@ WORLD_DEFAULTS: dict[str, Any] = {
 }
 
 FAULT_KINDS = ("crash", "restart", "partition", "heal")
+_RESERVED = frozenset({"index", "time", "node", "type"})
 
 
 class Pending:
@@ -220,6 +221,12 @@ class World:
         return item is not None and item.alive
 
     def record_node_event(self, node: str, kind: str, fields: dict[str, Any]) -> None:
+        if not _RESERVED.isdisjoint(fields):
+            clash = ", ".join(sorted(_RESERVED.intersection(fields)))
+            raise ValueError(
+                f"ctx.record({kind!r}, ...): the field(s) {clash} would overwrite the event's own; "
+                "rename them (e.g. log_index, event_type)"
+            )
         ev = {"index": len(self.history), "time": self.now, "node": node, "type": kind}
         ev.update(fields)
         self.history.append(ev)
