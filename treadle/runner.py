@@ -15,6 +15,7 @@ from typing import Any
 from checkers.result import CheckResult
 from treadle import history as hist
 from treadle.errors import Nondeterminism, TraceMismatch, TreadleError
+from treadle.schedule import Schedule, ScheduleRecorder, ScheduleReplay, Step
 from treadle.strategies import EXHAUSTIVE, Recorder, Replay, make_strategy
 from treadle.system import System, get_system
 from treadle.trace import Trace, load_trace
@@ -145,9 +146,11 @@ def shrink(
 ) -> Trace:
     """Minimize the choice list (and the step count) while the same property keeps failing.
 
-    Passes, repeated to a fixpoint: delete chunks of choices (delta debugging, big chunks first,
-    from the end), zero chunks, lower single values, then lower the step bound. Every candidate
-    is a full replay, so what is kept is always a real failing run.
+    Passes, repeated to a fixpoint: delete whole steps of the schedule, matched by event identity
+    (:mod:`treadle.schedule`), and clear single steps' sub-choices; then, on the plain choice
+    list, delete chunks (delta debugging, big chunks first, from the end), zero chunks, lower
+    single values, and lower the step bound. Every candidate is a full replay, so what is kept is
+    always a real failing run.
     """
     if trace.violation is None:
         raise TreadleError("this trace records no violation: nothing to shrink towards")
@@ -191,9 +194,59 @@ def shrink(
             return True
         return False
 
+    def schedule_of(choices: list[int], steps: int) -> Schedule:
+        rec = ScheduleRecorder(Replay(choices))
+        run_once(system, trace.config, trace.bug, rec, steps)
+        return rec.schedule
+
+    def consider_schedule(sched: Schedule) -> bool:
+        nonlocal best, best_steps, best_run, attempts
+        if not budget():
+            return False
+        attempts += 1
+        rep = ScheduleReplay(sched)
+        r = run_once(system, trace.config, trace.bug, rep, best_steps)
+        if not _same_failure(r, prop):
+            return False
+        c = rep.choices
+        while c and c[-1] == 0:
+            c.pop()
+        if _shortlex(c, best) or (c == best and r.steps < best_steps):
+            best, best_steps, best_run = c, r.steps, r
+            return True
+        return False
+
+    def shrink_schedule() -> bool:
+        """Delete whole steps (by event identity, so the others keep their meaning), then
+        clear the sub-choices of single steps."""
+        changed = False
+        sched = schedule_of(best, best_steps)
+        size = max(1, len(sched.steps) // 2)
+        while size >= 1 and budget():
+            i = len(sched.steps) - size
+            while i >= 0 and budget():
+                cand = Schedule(sched.prelude, sched.steps[:i] + sched.steps[i + size :])
+                if consider_schedule(cand):
+                    changed = True
+                    sched = schedule_of(best, best_steps)
+                    i = min(i, len(sched.steps)) - size
+                else:
+                    i -= size
+            size //= 2
+        for k in range(len(sched.steps) - 1, -1, -1):
+            if not budget():
+                break
+            if k < len(sched.steps) and sched.steps[k].subs:
+                steps = list(sched.steps)
+                steps[k] = Step(steps[k].key, [])
+                if consider_schedule(Schedule(sched.prelude, steps)):
+                    changed = True
+                    sched = schedule_of(best, best_steps)
+        return changed
+
     improved = True
     while improved and budget():
-        improved = False
+        improved = shrink_schedule()
         # 1. delete chunks
         size = max(1, len(best) // 2)
         while size >= 1 and budget():
