@@ -256,3 +256,14 @@ def test_example_small_config_completes() -> None:
     assert r.ok and r.extra["complete"]
     assert r.extra["model"].startswith("timed")
     assert r.extra["states"] > 50
+
+
+def test_clone_copies_extra_world_attributes() -> None:
+    ex = make_explorer(TWOPHASE, config={"rms": 2}, symmetry=False)
+    w, _, _ = next(ex.roots())
+    w.watch = {"seen": [w.nodes["rm1"]], "world": w}  # type: ignore[attr-defined]
+    c = clone_world(w, "rm1")
+    assert c.watch is not w.watch  # type: ignore[attr-defined]
+    assert c.watch["world"] is c  # type: ignore[attr-defined]
+    assert c.watch["seen"][0] is c.nodes["rm1"]  # type: ignore[attr-defined]
+    assert c.nodes["rm1"] is not w.nodes["rm1"] and c.nodes["rm2"] is w.nodes["rm2"]

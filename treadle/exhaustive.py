@@ -163,8 +163,9 @@ def clone_world(w: World, touch: Any = _ALL) -> World:
     heal): the other nodes' objects and storages are then shared with ``w``, copy-on-write as
     in Stateright. Sound because a world kept for later is never stepped itself: it is only
     cloned, and a node is copied before the step that runs it."""
-    if set(w.__dict__) != _WORLD_FIELDS or w._current is not None:
-        # the World grew fields this copier does not know: stay correct, if slower
+    fields = w.__dict__.keys()
+    if not (fields >= _WORLD_FIELDS) or w._current is not None:
+        # the World lost fields this copier knows: stay correct, if slower
         memo = {id(w.config): w.config, id(w.factories): w.factories, id(w.chooser): w.chooser}
         return copy.deepcopy(w, memo)
     n = object.__new__(World)
@@ -199,6 +200,15 @@ def clone_world(w: World, touch: Any = _ALL) -> World:
     n.storages = storages
     n.contexts = contexts
     n.nodes = nodes
+    if len(fields) != len(_WORLD_FIELDS):
+        # attributes set on the world by others (per-run checker state, a new World field):
+        # deep-copied, with references to the world and to nodes mapped to the copy's
+        for nid, node in w.nodes.items():
+            if node is not None:
+                memo.setdefault(id(node), nodes[nid])
+        for key in list(fields):
+            if key not in _WORLD_FIELDS:
+                setattr(n, key, copy.deepcopy(getattr(w, key), memo))
     pending = []
     by_seq: dict[int, Pending] = {}
     for due, seq, it in w._pending:
