@@ -597,6 +597,7 @@ class Explorer:
 
         pend_items = [x for x, _ in pend] if type(pend) is frozenset else []
         candidates_per_group = []
+        identity = None
         for g in self.groups:
             blank = {x: "#" for x in g}
             gset = frozenset(g)
@@ -621,6 +622,17 @@ class Explorer:
                             sig[x] = (sig[x][0], hash(rename_all(m, ("@", x), gset)))
                 order = sorted(g, key=lambda x: sig[x])
                 classes = [list(grp) for _, grp in itertools.groupby(order, key=lambda x: sig[x])]
+            # a tie class whose members the state cannot tell apart (every transposition
+            # (c0 ci) leaves it unchanged, so every permutation of the class does: they
+            # generate the symmetric group) needs one order, not all of them
+            for c in classes:
+                if len(c) > 1:
+                    if identity is None:
+                        identity = rename_all({}, ())
+                    if all(
+                        rename_all({c[0]: y, y: c[0]}, ("swap", c[0], y)) == identity for y in c[1:]
+                    ):
+                        c[:] = [tuple(c)]  # type: ignore[list-item]
             n_orders = 1
             for c in classes:
                 n_orders *= _fact(len(c))
@@ -629,7 +641,7 @@ class Explorer:
             else:
                 options = [list(itertools.permutations(c)) for c in classes]
                 candidates_per_group.append(
-                    [sum((list(p) for p in combo), []) for combo in itertools.product(*options)]
+                    [_flatten(combo) for combo in itertools.product(*options)]
                 )
         best = None
         best_h = None
@@ -655,6 +667,14 @@ class Explorer:
         if self.progress and now - self._last_progress > 2.0:
             self._last_progress = now
             self.progress(what)
+
+
+def _flatten(combo: Any) -> list[str]:
+    out: list[str] = []
+    for perm in combo:
+        for x in perm:
+            out.extend(x) if type(x) is tuple else out.append(x)
+    return out
 
 
 def _fact(n: int) -> int:
@@ -1199,7 +1219,12 @@ def explore_exhaustive(
     if strategy == "dpor":
         what = f"{st.executions} executions ({st.blocked} cut by sleep sets)"
     else:
-        what = f"{st.states} distinct states / {executions} executions"
+        paths = (
+            f"{st.paths} executions"
+            if st.paths is not None
+            else "executions not counted (incomplete or cyclic state graph)"
+        )
+        what = f"{st.states} distinct states / {paths}"
     if extra["complete"]:
         extra["summary"] = f"explored all {what} up to depth {st.depth}"
     else:
