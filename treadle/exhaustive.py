@@ -1153,7 +1153,8 @@ def explore_exhaustive(
             extra["dfs_executions"] = ex2.stats.paths
             if ex2.stats.paths and st.executions:
                 extra["reduction"] = round(ex2.stats.paths / st.executions, 2)
-    executions = extra["executions"] or 0
+    # "runs": executions actually run (dpor); a stateful search is one run over the graph
+    executions = (st.executions if strategy == "dpor" else 1) or 0
     if found is not None:
         # the shortest counterexample: BFS up to the depth where it was found
         if strategy != "bfs":
