@@ -74,6 +74,33 @@ def dpor_counts(system_name: str, config: dict[str, Any], traces: bool) -> dict[
     return row
 
 
+def copy_costs(rms: int, n: int = 2000) -> dict[str, float]:
+    """Microseconds per copy of a twophase world a few steps in: copy.deepcopy, the full
+    specialised copy, and the copy-on-write copy (only the stepped node)."""
+    import copy
+
+    from treadle.exhaustive import clone_world
+    from treadle.strategies import Replay
+
+    ex = make_explorer(get_system("twophase"), config={"rms": rms}, symmetry=False)
+    w, _, _ = next(ex.roots())
+    w.chooser = Replay([1, 0, 2, 0])
+    for _ in range(4):
+        w.step()
+    out = {}
+    memo_keep = {id(w.config): w.config, id(w.factories): w.factories}
+    for label, fn in (
+        ("deepcopy", lambda: copy.deepcopy(w, dict(memo_keep))),
+        ("full", lambda: clone_world(w)),
+        ("copy-on-write", lambda: clone_world(w, "rm1")),
+    ):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        out[label] = (time.perf_counter() - t0) / n * 1e6
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rms", type=int, default=5)
@@ -108,6 +135,8 @@ def main() -> None:
         f"({med['symmetric_per_s']:.0f} states/s); median of {args.repeat}"
     )
     print(f"  plain DFS executions (maximal paths of the state graph): {r['paths']}")
+    costs = copy_costs(n)
+    print("  world copy per transition: " + ", ".join(f"{k} {v:.0f} us" for k, v in costs.items()))
     print()
     print("DPOR (source sets + sleep sets) against plain DFS, same config")
     print(f"  {'config':28} {'dfs executions':>16} {'dpor':>8} {'traces':>8} {'reduction':>10}")
