@@ -267,3 +267,17 @@ def test_clone_copies_extra_world_attributes() -> None:
     assert c.watch["world"] is c  # type: ignore[attr-defined]
     assert c.watch["seen"][0] is c.nodes["rm1"]  # type: ignore[attr-defined]
     assert c.nodes["rm1"] is not w.nodes["rm1"] and c.nodes["rm2"] is w.nodes["rm2"]
+
+
+def test_dpor_optimal_on_example_with_history_and_random_draws() -> None:
+    """Another system: client random draws at start (several initial states), history-based
+    checks (history appends are dependencies), timers with a budget."""
+    example = get_system("example")
+    cfg = {"clients": 1, "servers": 2, "window": 1_000_000_000, "max_timer_fires": 1}
+    tree, traces = count_traces(make_explorer(example, config=cfg, symmetry=False))
+    ex = make_explorer(example, config=cfg, symmetry=False)
+    assert dpor(ex) is None and ex.stats.complete
+    assert ex.stats.executions == traces == 144
+    ex2 = make_explorer(example, config=cfg, symmetry=False)
+    assert search(ex2, "dfs") is None
+    assert ex2.stats.paths == tree == 324

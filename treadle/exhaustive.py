@@ -731,6 +731,7 @@ def search(ex: Explorer, strategy: str, stop_at_first: bool = True) -> Found | N
         return idx
 
     frontier: deque[tuple[int, World, tuple[Any, ...]]] = deque()
+    roots: list[int] = []
     found: Found | None = None
     try:
         for w, ch, viol in ex.roots():
@@ -738,7 +739,9 @@ def search(ex: Explorer, strategy: str, stop_at_first: bool = True) -> Found | N
             idx = add(w, meta, -1, ch, 0)
             if viol is not None:
                 return Found(viol, ch, 0)
-            if idx is not None and idx >= 0:
+            assert idx is not None
+            roots.append(idx if idx >= 0 else -idx - 1)
+            if idx >= 0:
                 frontier.append((idx, w, meta))
         pop = frontier.popleft if strategy == "bfs" else frontier.pop
         while frontier:
@@ -791,23 +794,22 @@ def search(ex: Explorer, strategy: str, stop_at_first: bool = True) -> Found | N
     except _Stop:
         pass
     if st.complete:
-        st.paths = _count_paths(succ)
+        st.paths = _count_paths(succ, roots)
     return found
 
 
-def _count_paths(succ: list[list[int] | None]) -> int | None:
-    """Maximal paths from the initial states (index order: roots first) of an acyclic graph:
-    what a stateless DFS without reduction would execute. None on a cycle."""
+def _count_paths(succ: list[list[int] | None], roots: list[int]) -> int | None:
+    """Maximal paths of an acyclic graph from each initial state (one entry per initial choice
+    list, repeats included): what a stateless DFS without reduction would execute. None on a
+    cycle."""
     n = len(succ)
     memo: list[int | None] = [None] * n
     on_stack = [False] * n
-    has_parent = [False] * n
-    for e in succ:
-        for t in e or ():
-            has_parent[t] = True
-    roots = [i for i in range(n) if not has_parent[i]]
     total = 0
     for r in roots:
+        if memo[r] is not None:
+            total += memo[r]  # type: ignore[operator]
+            continue
         stack = [(r, 0)]
         on_stack[r] = True
         while stack:
@@ -1052,7 +1054,16 @@ def count_traces(ex: Explorer) -> tuple[int, int]:
             out.append(labels[best])
         return tuple(out)
 
-    dpor(ex, reduce=False, on_execution=lambda E: forms.add(normal_form(E)))
+    root: list[Any] = [None]
+    roots = ex.roots
+
+    def tag_roots() -> Iterator[tuple[World, list[int], CheckResult | None]]:
+        for w, ch, viol in roots():
+            root[0] = tuple(ch)  # runs from different initial draws are different traces
+            yield w, ch, viol
+
+    ex.roots = tag_roots  # type: ignore[method-assign]
+    dpor(ex, reduce=False, on_execution=lambda E: forms.add((root[0], normal_form(E))))
     if not ex.stats.complete:
         raise TreadleError("count_traces: a bound was hit; the counts would be partial")
     return ex.stats.executions, len(forms)
