@@ -117,7 +117,12 @@ def run(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         if not getattr(args, "json", False):
             word = {"ok": "linearizable", "violation": "not linearizable", "unknown": "unknown"}
             if res.property and res.property != "linearizability":
-                word = {"ok": "ok", "violation": "violation", "unknown": "unknown"}
+                prop = res.property
+                word = {
+                    "ok": "ok",
+                    "violation": f"violation of {prop}",
+                    "unknown": f"unknown ({prop})",
+                }
             print(
                 f"{path}: {word.get(res.verdict, res.verdict)} ({elapsed:.3f} s, model {name})",
                 file=out,

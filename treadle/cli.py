@@ -17,6 +17,14 @@ from treadle.errors import TreadleError
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
 
+def esc(text: Any) -> str:
+    """Dynamic text (messages, reprs, paths) must not be read as rich markup: "[index 1, ...]"
+    would vanish."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
@@ -160,8 +168,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     table.add_column("description")
     table.add_column("seeded bugs (--bug)")
     for s in systems.values():
-        bugs = "\n".join(f"[bold]{b}[/bold]: {d}" for b, d in sorted(s.bugs.items()))
-        table.add_row(s.name, s.description, bugs)
+        bugs = "\n".join(f"[bold]{esc(b)}[/bold]: {esc(d)}" for b, d in sorted(s.bugs.items()))
+        table.add_row(esc(s.name), esc(s.description), bugs)
     con.print(table)
     con.print("strategies: " + ", ".join(strategies))
     for n, e in sorted(broken.items()):
@@ -182,7 +190,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     def say(msg: str) -> None:
         if not args.json:
-            err.print(f"[dim]{msg}[/dim]")
+            err.print(f"[dim]{esc(msg)}[/dim]")
 
     if show_progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -244,25 +252,27 @@ def cmd_explore(args: argparse.Namespace) -> int:
         con = _console()
         if result.violation is None:
             style = "green" if result.verdict == "ok" else "yellow"
-            con.print(f"[{style}]{result.summary()}[/{style}]")
+            con.print(f"[{style}]{esc(result.summary())}[/{style}]")
             for k, v in result.extra.items():
                 if k not in ("verdict",):
-                    con.print(f"  {k}: {v}")
+                    con.print(f"  {esc(k)}: {esc(v)}")
         else:
             v = result.violation
             con.print(
-                f"[bold red]violation[/bold red] of [bold]{v.property}[/bold] "
+                f"[bold red]violation[/bold red] of [bold]{esc(v.property)}[/bold] "
                 f"(run {result.runs}, seed {result.seeds[1]}, {result.elapsed_s:.1f} s)"
             )
-            con.print(v.message)
+            con.print(esc(v.message))
             if result.shrunk:
                 s = result.shrunk
                 con.print(
                     f"shrunk: {s['from_choices']} -> {s['choices']} choices, "
                     f"{s['from_steps']} -> {s['steps']} steps"
                 )
-            con.print(f"trace: {result.trace}")
-            con.print(f"replay: [bold]{result.replay}[/bold]   show: treadle show {result.trace}")
+            con.print(f"trace: {esc(result.trace)}")
+            con.print(
+                f"replay: [bold]{esc(result.replay)}[/bold]   show: treadle show {esc(result.trace)}"
+            )
     return {"ok": EXIT_OK, "violation": EXIT_VIOLATION, "unknown": EXIT_UNKNOWN}[result.verdict]
 
 
@@ -309,7 +319,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             f"history sha256 {r.history_sha256} (matches the trace), {len(r.run.history)} events, {r.run.steps} steps"
         )
         if v:
-            con.print(f"[bold red]violation[/bold red] of [bold]{v.property}[/bold]: {v.message}")
+            con.print(
+                f"[bold red]violation[/bold red] of [bold]{esc(v.property)}[/bold]: {esc(v.message)}"
+            )
         else:
             con.print(f"[green]{verdict}[/green]: no property violated")
     return {"ok": EXIT_OK, "violation": EXIT_VIOLATION, "unknown": EXIT_UNKNOWN}[verdict]
@@ -321,7 +333,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
 
     system, trace = load_and_check(args.trace)
     t0 = time.monotonic()
-    small = shrink(system, trace, max_seconds=args.time)
+    small = shrink(system, trace, max_seconds=args.time, max_attempts=100_000)
     out = args.out or args.trace
     small.save(out)
     assert small.violation is not None
@@ -349,7 +361,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     else:
         _console().print(
             f"shrunk {len(trace.choices)} -> {len(small.choices)} choices, {trace.steps} -> {small.steps} steps; "
-            f"still violates {small.violation['property']}\ntrace: {out}\nreplay: {res['replay']}"
+            f"still violates {esc(small.violation['property'])}\ntrace: {esc(out)}\nreplay: {esc(res['replay'])}"
         )
     return EXIT_VIOLATION
 

@@ -141,7 +141,7 @@ def shrink(
     system: System,
     trace: Trace,
     max_seconds: float = 30.0,
-    max_attempts: int = 5000,
+    max_attempts: int = 50_000,
     progress: Callable[[str], None] | None = None,
 ) -> Trace:
     """Minimize the choice list (and the step count) while the same property keeps failing.

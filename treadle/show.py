@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from treadle.cli import esc
 from treadle.errors import InputError
 
 
@@ -28,7 +29,7 @@ def show(path: str, limit: int = 0, console: Any = None) -> None:
         r = replay(path, log_steps=True)
         t = r.trace
         con.print(
-            f"[bold]{t.system}[/bold] bug={t.bug} seed={t.seed} strategy={t.strategy} "
+            f"[bold]{esc(t.system)}[/bold] bug={esc(t.bug)} seed={t.seed} strategy={esc(t.strategy)} "
             f"steps={t.steps} choices={len(t.choices)} history sha256={r.history_sha256[:16]}"
         )
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -50,11 +51,13 @@ def show(path: str, limit: int = 0, console: Any = None) -> None:
                 con.print(f"... {len(rows) - limit} more lines")
                 break
             style = styles.get(kind, "")
-            table.add_row(str(step), str(now), node, kind, detail, style=style)
+            table.add_row(str(step), str(now), esc(node), kind, esc(detail), style=style)
         con.print(table)
         v = r.run.violation
         if v:
-            con.print(f"[bold red]violation[/bold red] of [bold]{v.property}[/bold]: {v.message}")
+            con.print(
+                f"[bold red]violation[/bold red] of [bold]{esc(v.property)}[/bold]: {esc(v.message)}"
+            )
         else:
             con.print("[green]no property violated[/green]")
         return
