@@ -207,3 +207,26 @@ def test_pytest_fixture_runs_an_exploration(treadle_explore):
 def test_pytest_fixture_fails_with_the_replay_command(treadle_explore):
     with pytest.raises(AssertionError, match="treadle replay"):
         treadle_explore("example", bug="stale-read", runs=300, shrink_seconds=1)
+
+
+def test_messages_with_brackets_are_printed_verbatim(capsys, tmp_path):
+    from checkers.result import CheckResult
+    from treadle.node import Node
+    from treadle.system import Cluster, System, register
+
+    class Tick(Node):
+        def on_start(self, ctx):
+            ctx.set_timer("t", 1)
+
+        def on_timer(self, ctx, name):
+            ctx.record("tick")
+
+    def inv(world):
+        if world.history:
+            return CheckResult.violation("Log Matching", "n1 has [index 1, term 2] but n2 has [bold]x[/bold]")
+        return None
+
+    register(System("brackets", "", lambda c, b: Cluster(servers={"n1": Tick}), invariants=[inv]))
+    code, out, _ = cli(capsys, "explore", "brackets", "--runs", "1", "--out", str(tmp_path))
+    assert code == 1
+    assert "[index 1, term 2]" in out and "[bold]x[/bold]" in out
