@@ -184,6 +184,9 @@ class Mixed(Strategy):
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
         self.current = self.members[seed % len(self.members)]
         self.current.begin_run(seed, config, max_steps)
+        # delegate without an extra call per choice (the hot path)
+        self.choose = self.current.choose  # type: ignore[method-assign]
+        self.choose_event = self.current.choose_event  # type: ignore[method-assign]
 
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
         return self.current.choose(kind, n, options)
