@@ -42,6 +42,7 @@ def measure(name: str, runs: int, level: int) -> dict[str, float]:
         elapsed = time.perf_counter() - t0
     finally:
         system.final_checks = saved
+        system.invariants = saved_inv
     return {
         "schedules_s": runs / elapsed,
         "steps_s": steps / elapsed,

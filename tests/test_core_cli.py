@@ -223,7 +223,9 @@ def test_messages_with_brackets_are_printed_verbatim(capsys, tmp_path):
 
     def inv(world):
         if world.history:
-            return CheckResult.violation("Log Matching", "n1 has [index 1, term 2] but n2 has [bold]x[/bold]")
+            return CheckResult.violation(
+                "Log Matching", "n1 has [index 1, term 2] but n2 has [bold]x[/bold]"
+            )
         return None
 
     register(System("brackets", "", lambda c, b: Cluster(servers={"n1": Tick}), invariants=[inv]))

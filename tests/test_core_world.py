@@ -347,5 +347,10 @@ def test_record_refuses_reserved_field_names():
         def on_timer(self, ctx, name):
             ctx.record("append", index=3)
 
-    r = explore(System("clash", "", lambda c, b: Cluster(servers={"n1": Clash})), runs=1, out=None, shrink_seconds=0)
+    r = explore(
+        System("clash", "", lambda c, b: Cluster(servers={"n1": Clash})),
+        runs=1,
+        out=None,
+        shrink_seconds=0,
+    )
     assert r.verdict == "violation" and "log_index" in r.violation.message
