@@ -252,10 +252,30 @@ def cmd_explore(args: argparse.Namespace) -> int:
         con = _console()
         if result.violation is None:
             style = "green" if result.verdict == "ok" else "yellow"
-            con.print(f"[{style}]{esc(result.summary())}[/{style}]")
-            for k, v in result.extra.items():
-                if k not in ("verdict",):
-                    con.print(f"  {esc(k)}: {esc(v)}")
+            ex = result.extra
+            if "summary" in ex:  # exhaustive: say what was covered, honestly
+                con.print(
+                    f"[{style}]{'no violation' if result.verdict == 'ok' else result.verdict}: "
+                    f"{esc(ex['summary'])} in {result.elapsed_s:.1f} s[/{style}]"
+                )
+                shown = {
+                    k: ex[k]
+                    for k in (
+                        "complete",
+                        "states",
+                        "executions",
+                        "depth",
+                        "bounds_hit",
+                        "reduction",
+                        "dfs_executions",
+                    )
+                    if ex.get(k) is not None
+                }
+                con.print("  " + esc(", ".join(f"{k}={v}" for k, v in shown.items())))
+                for finding in ex.get("liveness") or []:
+                    con.print(f"  [yellow]liveness[/yellow]: {esc(finding)}")
+            else:
+                con.print(f"[{style}]{esc(result.summary())}[/{style}]")
         else:
             v = result.violation
             con.print(

@@ -62,6 +62,12 @@ class System:
     exhaustive: dict[str, Any] = field(default_factory=dict)
     #: groups of interchangeable node ids, for symmetry reduction
     symmetric: list[list[str]] = field(default_factory=list)
+    #: bounded liveness predicates for exhaustive runs: (name, world -> bool) that must become
+    #: true on every path ("eventually a leader"); reported apart from safety
+    liveness: list[tuple[str, Callable[[World], bool]]] = field(default_factory=list)
+    #: False if no check reads the history: exhaustive search then leaves it out of state
+    #: fingerprints (fewer distinct states) and DPOR stops treating history appends as conflicts
+    checks_read_history: bool = True
 
     def resolve_config(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         config = dict(WORLD_DEFAULTS)
