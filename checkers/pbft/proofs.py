@@ -121,12 +121,18 @@ def run(argv: list[str]) -> int:
         if wrong is not None:
             print(
                 f"as expected, the wrong threshold 2f={2 * f} fails: Q1={wrong['quorum1']} and "
-                f"Q2={wrong['quorum2']} share only {wrong['shared'] or 'nothing'} (faulty)"
+                f"Q2={wrong['quorum2']} "
+                + (
+                    f"share only {wrong['shared']}, all faulty"
+                    if wrong["shared"]
+                    else "share no replica"
+                )
             )
         sym2 = symbolic("2f")
         if sym2 is not None:
             print(
-                f"as expected, symbolically the threshold 2f fails already at f={sym2['f']}: "
-                f"two quorums may share only {sym2['smallest_intersection']} replica(s)"
+                f"as expected, symbolically the threshold 2f fails (z3's witness: f={sym2['f']}, "
+                f"where two quorums may share only {sym2['smallest_intersection']} replica(s), "
+                f"fewer than f+1)"
             )
     return status
