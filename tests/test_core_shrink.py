@@ -7,7 +7,8 @@ from typing import Any
 from checkers.result import CheckResult
 from treadle import history as hist
 from treadle.node import Context, Node
-from treadle.runner import explore, replay_trace, shrink
+from treadle.runner import explore, replay_trace, run_once, shrink
+from treadle.strategies import Mixed, RandomWalk, Recorder, Strategy
 from treadle.system import Cluster, System
 from treadle.trace import Trace
 from treadle.world import World
@@ -55,34 +56,37 @@ def reorder_system() -> System:
     )
 
 
-def test_shrinks_to_a_small_trace_with_the_same_property(tmp_path):
-    sys_ = reorder_system()
-    r = explore(sys_, runs=20, out=None, shrink_seconds=0)
-    assert r.verdict == "violation"
-    # re-find the raw trace and shrink it explicitly
-    from treadle.runner import run_once
-    from treadle.strategies import Mixed, Recorder
-
+def first_failing_trace(sys_: System, strat: Strategy, seeds: int) -> Trace:
+    """The raw (unshrunk) trace of the first failing run among ``seeds`` seeds."""
     cfg = sys_.resolve_config()
-    strat = Mixed()
-    for seed in range(20):
+    for seed in range(seeds):
         strat.begin_run(seed, cfg, sys_.steps)
         rec = Recorder(strat)
         res = run_once(sys_, cfg, None, rec, sys_.steps)
         if res.violation:
-            break
-    raw = Trace(
-        "reorder",
-        "1",
-        None,
-        cfg,
-        seed,
-        "mixed",
-        res.steps,
-        rec.choices,
-        violation=res.violation.to_json(),
-        history_sha256=hist.digest(res.history),
-    )
+            return Trace(
+                sys_.name,
+                sys_.version,
+                None,
+                cfg,
+                seed,
+                strat.name,
+                res.steps,
+                rec.choices,
+                violation=res.violation.to_json(),
+                history_sha256=hist.digest(res.history),
+            )
+    raise AssertionError(f"no failing run in {seeds} seeds")
+
+
+def test_explore_finds_the_reordering():
+    r = explore(reorder_system(), runs=20, out=None, shrink_seconds=0)
+    assert r.verdict == "violation" and r.violation.property == "in-order delivery"
+
+
+def test_shrinks_to_a_small_trace_with_the_same_property():
+    sys_ = reorder_system()
+    raw = first_failing_trace(sys_, Mixed(), 20)
     small = shrink(sys_, raw, max_seconds=20)
     assert small.violation["property"] == "in-order delivery"
     assert len(small.choices) < len(raw.choices)
@@ -96,28 +100,7 @@ def test_shrinks_to_a_small_trace_with_the_same_property(tmp_path):
 
 def test_shrink_is_deterministic():
     sys_ = reorder_system()
-    cfg = sys_.resolve_config()
-    from treadle.runner import run_once
-    from treadle.strategies import RandomWalk, Recorder
-
-    strat = RandomWalk()
-    for seed in range(50):
-        strat.begin_run(seed, cfg, sys_.steps)
-        rec = Recorder(strat)
-        res = run_once(sys_, cfg, None, rec, sys_.steps)
-        if res.violation:
-            break
-    raw = Trace(
-        "reorder",
-        "1",
-        None,
-        cfg,
-        seed,
-        "random",
-        res.steps,
-        rec.choices,
-        violation=res.violation.to_json(),
-    )
+    raw = first_failing_trace(sys_, RandomWalk(), 50)
     a = shrink(sys_, raw, max_seconds=30, max_attempts=300)
     b = shrink(sys_, raw, max_seconds=30, max_attempts=300)
     assert a.choices == b.choices and a.steps == b.steps

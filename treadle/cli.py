@@ -6,6 +6,7 @@ Exit codes: 0 no violation, 1 violation, 2 bad usage or input, 3 unknown (a chec
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sys
@@ -192,60 +193,43 @@ def cmd_explore(args: argparse.Namespace) -> int:
         if not args.json:
             err.print(f"[dim]{esc(msg)}[/dim]")
 
+    run = functools.partial(
+        explore,
+        system,
+        bug=args.bug,
+        strategy=args.strategy,
+        seed=args.seed,
+        runs=args.runs,
+        steps=args.steps,
+        time_limit=args.time,
+        config=config,
+        out=args.out,
+        shrink_seconds=args.shrink_time,
+        check_determinism=args.check_determinism,
+    )
     if show_progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        total = args.time if args.time else (args.runs or 100)
-        unit = "s" if args.time else "runs"
+        by_time = bool(args.time)
         with Progress(
-            TextColumn("[bold]exploring[/bold] " + system.name),
+            TextColumn("[bold]exploring[/bold] " + esc(system.name)),
             BarColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             console=err,
             transient=True,
         ) as bar:
-            task = bar.add_task("explore", total=total, info="")
-            t0 = time.monotonic()
+            task = bar.add_task(
+                "explore", total=args.time if by_time else (args.runs or 100), info=""
+            )
 
             def progress(runs: int, events: int, elapsed: float) -> None:
-                bar.update(
-                    task,
-                    completed=elapsed if unit == "s" else runs,
-                    info=f"{runs} runs, {events} events",
-                )
+                done = elapsed if by_time else runs
+                bar.update(task, completed=done, info=f"{runs} runs, {events} events")
 
-            result = explore(
-                system,
-                bug=args.bug,
-                strategy=args.strategy,
-                seed=args.seed,
-                runs=args.runs,
-                steps=args.steps,
-                time_limit=args.time,
-                config=config,
-                out=args.out,
-                shrink_seconds=args.shrink_time,
-                check_determinism=args.check_determinism,
-                progress=progress,
-                on_message=lambda m: bar.update(task, info=m),
-            )
-            del t0
+            result = run(progress=progress, on_message=lambda m: bar.update(task, info=esc(m)))
     else:
-        result = explore(
-            system,
-            bug=args.bug,
-            strategy=args.strategy,
-            seed=args.seed,
-            runs=args.runs,
-            steps=args.steps,
-            time_limit=args.time,
-            config=config,
-            out=args.out,
-            shrink_seconds=args.shrink_time,
-            check_determinism=args.check_determinism,
-            on_message=say,
-        )
+        result = run(on_message=say)
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:
