@@ -11,7 +11,7 @@ import importlib
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from treadle.errors import TreadleError
 
@@ -33,7 +33,7 @@ def _console(stderr: bool = False) -> Any:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         self.print_usage(sys.stderr)
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)

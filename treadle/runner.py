@@ -300,8 +300,8 @@ def shrink(
                 lo = mid + 1
         if progress:
             progress(f"shrinking: {len(best)} choices, {best_steps} steps ({attempts} attempts)")
-    v = best_run.violation
-    assert v is not None
+    found = best_run.violation
+    assert found is not None
     return Trace(
         system=trace.system,
         system_version=trace.system_version,
@@ -311,7 +311,7 @@ def shrink(
         strategy=trace.strategy,
         steps=best_steps,
         choices=best,
-        violation=v.to_json(),
+        violation=found.to_json(),
         history_sha256=hist.digest(best_run.history),
         events=len(best_run.history),
         shrunk_from={"choices": original[0], "steps": original[1]},

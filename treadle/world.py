@@ -379,7 +379,7 @@ class World:
         return out, groups
 
     def _compute_faults(self, busy: bool) -> list[Fault]:
-        out = []
+        out: list[Fault] = []
         kinds = self.fault_kinds
         if busy and "crash" in kinds and len(self.down) < self.max_down:
             out.extend(Fault("crash", n) for n in self.server_ids if n not in self.down)
@@ -420,7 +420,7 @@ class World:
             if ev.due > self.now:
                 self.now = ev.due
             if ev.kind == "timer":
-                del self._timers[(ev.node, ev.name)]
+                del self._timers[(ev.node, ev.name)]  # type: ignore[arg-type]
                 node = self.nodes[ev.node]
                 if self.log_steps:
                     self._log("timer", ev.node, str(ev.name))
