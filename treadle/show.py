@@ -61,9 +61,9 @@ def show(path: str, limit: int = 0, console: Any = None) -> None:
         else:
             con.print("[green]no property violated[/green]")
         return
-    from treadle.history import read_jsonl
+    from treadle.codecs import read_history
 
-    events = read_jsonl(path)
+    events = read_history(path, "auto")  # treadle JSONL, Jepsen EDN, Porcupine logs
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col in ("index", "time", "who", "type", "f", "value", "more"):
         table.add_column(col, overflow="fold")
