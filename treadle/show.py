@@ -48,7 +48,7 @@ def show(path: str, limit: int = 0, console: Any = None) -> None:
         rows = r.run.world.steps_log
         for n, (step, now, kind, node, detail) in enumerate(rows):
             if limit and n >= limit:
-                con.print(f"... {len(rows) - limit} more lines")
+                table.add_row("...", "", "", "", f"{len(rows) - limit} more lines")
                 break
             style = styles.get(kind, "")
             table.add_row(str(step), str(now), esc(node), kind, esc(detail), style=style)
@@ -70,7 +70,7 @@ def show(path: str, limit: int = 0, console: Any = None) -> None:
     skip = {"index", "time", "process", "node", "type", "f", "value"}
     for n, ev in enumerate(events):
         if limit and n >= limit:
-            con.print(f"... {len(events) - limit} more events")
+            table.add_row("...", "", "", "", "", "", f"{len(events) - limit} more events")
             break
         more = " ".join(f"{k}={json.dumps(v)}" for k, v in ev.items() if k not in skip)
         who = ev.get("process", ev.get("node", ""))
