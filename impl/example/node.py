@@ -145,12 +145,30 @@ class Server(Node):
 
 
 class Client(Node):
-    """Issues ``ops`` random operations, one at a time, retrying on timeout."""
+    """Issues ``ops`` random operations, one at a time, retrying on timeout.
 
-    def __init__(self, ops: int, timeout: int = 25, retries: int = 2) -> None:
-        self.ops_left = ops
+    For small exhaustive configurations the workload can be narrowed: ``script`` fixes the
+    operations (e.g. ``("write", "read")``: one per entry, in order, instead of ``ops`` random
+    ones), ``value_range`` bounds the values drawn (0..value_range), and ``think=False`` invokes
+    each operation at once instead of after a random think time (a timer). The defaults are the
+    random workload.
+    """
+
+    def __init__(
+        self,
+        ops: int,
+        timeout: int = 25,
+        retries: int = 2,
+        script: tuple[str, ...] = (),
+        value_range: int = 4,
+        think: bool = True,
+    ) -> None:
+        self.ops_left = len(script) if script else ops
         self.timeout = timeout
         self.retries = retries
+        self.script = script
+        self.value_range = value_range
+        self.think = think
         self.seq = 0
         self.current: Request | None = None
         self.tries = 0
@@ -159,7 +177,10 @@ class Client(Node):
         return (self.ops_left, self.seq, self.current, self.tries)
 
     def on_start(self, ctx: Context) -> None:
-        ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+        if self.think:
+            ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+        else:
+            self.invoke(ctx)
 
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "think":
@@ -178,14 +199,18 @@ class Client(Node):
             return
         self.ops_left -= 1
         self.seq += 1
-        kind = ctx.random.randint(0, 2)
+        if self.script:
+            kind = ("read", "write", "cas").index(self.script[self.seq - 1])
+        else:
+            kind = ctx.random.randint(0, 2)
+        top = self.value_range
         if kind == 0:
             req = Request(ctx.id, self.seq, "read", None)
         elif kind == 1:
-            req = Request(ctx.id, self.seq, "write", ctx.random.randint(0, 4))
+            req = Request(ctx.id, self.seq, "write", ctx.random.randint(0, top))
         else:
             req = Request(
-                ctx.id, self.seq, "cas", [ctx.random.randint(0, 4), ctx.random.randint(0, 4)]
+                ctx.id, self.seq, "cas", [ctx.random.randint(0, top), ctx.random.randint(0, top)]
             )
         self.current = req
         self.tries = 0
@@ -215,4 +240,7 @@ class Client(Node):
 
     def after(self, ctx: Context) -> None:
         if self.ops_left > 0:
-            ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+            if self.think:
+                ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+            else:
+                self.invoke(ctx)

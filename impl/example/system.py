@@ -13,7 +13,15 @@ from treadle.world import World
 def build(config: dict[str, Any], bug: str | None) -> Cluster:
     servers = {f"n{i}": Server for i in range(1, config["servers"] + 1)}
     ops, timeout = config["ops_per_client"], config["client_timeout"]
-    clients = {f"c{i}": (lambda: Client(ops, timeout)) for i in range(1, config["clients"] + 1)}
+    script = tuple(f.strip() for f in config["script"].split(",") if f.strip())
+    bad = [f for f in script if f not in ("read", "write", "cas")]
+    if bad:
+        raise ValueError(f"config script: unknown operation {bad[0]!r} (read, write, cas)")
+    value_range, think = int(config["value_range"]), bool(config["think"])
+    clients = {
+        f"c{i}": (lambda: Client(ops, timeout, 2, script, value_range, think))
+        for i in range(1, config["clients"] + 1)
+    }
     return Cluster(servers=servers, clients=clients)
 
 
@@ -35,6 +43,11 @@ system = System(
         "clients": 3,
         "ops_per_client": 4,
         "client_timeout": 25,
+        # workload narrowing (exhaustive runs): fixed operations per client ("write,read"),
+        # values drawn in 0..value_range, think=False invokes at once (no think timer)
+        "script": "",
+        "value_range": 4,
+        "think": True,
         "crash_rate": 0.01,
         "restart_rate": 0.05,
         "partition_rate": 0.01,
@@ -43,15 +56,24 @@ system = System(
     },
     final_checks=[linearizable],
     steps=400,
+    # The smallest workload that reaches stale-read: one client writes, then reads (a read at
+    # the backup outside the write's quorum misses the acknowledged write). Asynchronous world
+    # (every pending event enabled, no due times in states, DPOR applies), each node's timer
+    # (client timeout, primary resend) fires at most once, no faults.
     exhaustive={
-        "clients": 2,
-        "ops_per_client": 1,
+        "clients": 1,
+        "script": "write,read",
+        "value_range": 0,
+        "think": False,
         "crash_rate": 0.0,
         "partition_rate": 0.0,
         "drop_rate": 0.0,
         "duplicate_rate": 0.0,
+        "window": 1_000_000_000,
+        "latency_min": 1,
         "latency_max": 1,
         "timer_drift": 0,
+        "max_timer_fires": 1,
     },
     symmetric=[["c1", "c2", "c3"]],
 )
