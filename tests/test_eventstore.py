@@ -51,7 +51,10 @@ def test_correct_store_survives_exploration(tmp_path):
 
 
 def test_exhaustive_config_runs_clean(tmp_path):
-    r = explore(system, seed=0, runs=30, config=system.exhaustive, out=str(tmp_path))
+    from treadle.exhaustive import EXPLORER_DEFAULTS  # bounds (max_crashes) are not config keys
+
+    cfg = {k: v for k, v in system.exhaustive.items() if k not in EXPLORER_DEFAULTS}
+    r = explore(system, seed=0, runs=30, config=cfg, out=str(tmp_path))
     assert r.verdict == "ok", r.summary()
 
 

@@ -35,7 +35,6 @@ NAMES = ("ann", "bob", "cy")
 
 class Client(Node):
     def __init__(self, ops: int, streams: tuple[str, ...], config: dict[str, Any]) -> None:
-        self.ops_left = ops
         self.streams = streams
         self.timeout = int(config["client_timeout"])
         self.retries = int(config["retries"])
@@ -43,6 +42,12 @@ class Client(Node):
         self.snapshot_every = int(config["snapshot_every"])
         self.think_max = int(config["think_max"])
         self.max_amount = int(config["max_amount"])
+        # exhaustive runs narrow the workload: fixed commands in order (one per entry, instead
+        # of ``ops`` random ones) and no think timer (each command starts at once)
+        self.script = tuple(c.strip() for c in str(config["script"]).split(",") if c.strip())
+        self.think = bool(config["think"])
+        if self.script:
+            ops = len(self.script)
         self.cache: dict[str, tuple[int, Any]] = {}  # stream -> (version, state)
         self.command: tuple[str, str, Any] | None = None  # (stream, command, argument)
         self.conflicts = 0
@@ -50,6 +55,7 @@ class Client(Node):
         self.op: Read | Append | None = None
         self.tries = 0
         self.next_event = 0
+        self.ops_left = ops
 
     def state(self) -> Any:
         return (
@@ -64,7 +70,14 @@ class Client(Node):
         )
 
     def on_start(self, ctx: Context) -> None:
-        ctx.set_timer("think", 1 + ctx.random.randint(0, self.think_max))
+        self.pause(ctx)
+
+    def pause(self, ctx: Context) -> None:
+        """Think before the next command (or start it at once when ``think`` is off)."""
+        if self.think:
+            ctx.set_timer("think", 1 + ctx.random.randint(0, self.think_max))
+        else:
+            self.start_command(ctx)
 
     # ------------------------------------------------------------------ commands
     def cmd_process(self, ctx: Context) -> str:
@@ -74,13 +87,18 @@ class Client(Node):
         if self.ops_left <= 0:
             return
         self.ops_left -= 1
-        stream = ctx.random.choice(self.streams)
+        scripted = self.script[len(self.script) - self.ops_left - 1] if self.script else None
+        if scripted is None:
+            stream = ctx.random.choice(self.streams)
+        else:  # a scripted command runs on a stream of its kind
+            kind = "account" if scripted in aggregates.ACCOUNT_COMMANDS else "user"
+            stream = ctx.random.choice([s for s in self.streams if aggregates.kind(s) == kind])
         if aggregates.kind(stream) == "account":
-            command = ctx.random.choice(aggregates.ACCOUNT_COMMANDS)
+            command = scripted or ctx.random.choice(aggregates.ACCOUNT_COMMANDS)
             top = self.max_amount if command == "deposit" else self.max_amount + 1
             arg = ctx.random.randint(1, top)
         else:
-            command = ctx.random.choice(aggregates.USER_COMMANDS)
+            command = scripted or ctx.random.choice(aggregates.USER_COMMANDS)
             arg = ctx.random.choice(NAMES) if command == "rename" else None
         self.command = (stream, command, arg)
         self.conflicts = 0
@@ -98,7 +116,7 @@ class Client(Node):
         self.op = None
         ctx.cancel_timer("timeout")
         if self.ops_left > 0:
-            ctx.set_timer("think", 1 + ctx.random.randint(0, self.think_max))
+            self.pause(ctx)
 
     # ------------------------------------------------------------------ load, decide, append
     def load(self, ctx: Context) -> None:
@@ -202,7 +220,8 @@ class Client(Node):
         self.op = op
         self.tries = 1
         ctx.send(STORE, op)
-        ctx.set_timer("timeout", self.timeout)
+        if self.timeout > 0:  # 0: wait for the reply (exhaustive runs: a reliable network)
+            ctx.set_timer("timeout", self.timeout)
 
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "think":
