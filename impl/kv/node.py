@@ -598,10 +598,22 @@ class Client(Node):
     """Issues ``ops`` random operations one at a time to a random server (a load balancer's
     choice). A timeout is indeterminate for put/delete (``info``) and a failure for get."""
 
-    def __init__(self, ops: int, keys: int, timeout: int) -> None:
-        self.ops_left = ops
+    def __init__(
+        self,
+        ops: int,
+        keys: int,
+        timeout: int,
+        script: tuple[str, ...] = (),
+        think: bool = True,
+    ) -> None:
+        # exhaustive runs narrow the workload: ``script`` fixes the operations, in order (one
+        # per entry instead of ``ops`` random ones), ``think=False`` invokes each at once (no
+        # think timer) and ``timeout <= 0`` waits for the reply (no timeout timer)
+        self.ops_left = len(script) if script else ops
         self.keys = keys
         self.timeout = timeout
+        self.script = script
+        self.think = think
         self.seq = 0
         self.current: ClientReq | None = None
 
@@ -609,7 +621,10 @@ class Client(Node):
         return (self.ops_left, self.seq, self.current)
 
     def on_start(self, ctx: Context) -> None:
-        ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+        if self.think:
+            ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+        else:
+            self.invoke(ctx)
 
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "think":
@@ -628,14 +643,18 @@ class Client(Node):
             return
         self.ops_left -= 1
         self.seq += 1
-        roll = ctx.random.randint(0, 9)
-        f = "get" if roll < 4 else "put" if roll < 9 else "delete"
+        if self.script:
+            f = self.script[self.seq - 1]
+        else:
+            roll = ctx.random.randint(0, 9)
+            f = "get" if roll < 4 else "put" if roll < 9 else "delete"
         key = f"k{ctx.random.randint(0, self.keys - 1)}"
         value = f"{ctx.id}-{self.seq}" if f == "put" else None
         self.current = ClientReq(self.seq, f, key, value)
         ctx.invoke(f, value, key=key)
         ctx.send(ctx.random.choice(ctx.servers), self.current)
-        ctx.set_timer("timeout", self.timeout)
+        if self.timeout > 0:
+            ctx.set_timer("timeout", self.timeout)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         op = self.current
@@ -656,7 +675,10 @@ class Client(Node):
 
     def after(self, ctx: Context) -> None:
         if self.ops_left > 0:
-            ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+            if self.think:
+                ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+            else:
+                self.invoke(ctx)
 
 
 class Admin(Node):

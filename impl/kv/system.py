@@ -13,8 +13,14 @@ from treadle.world import World
 def build(config: dict[str, Any], bug: str | None) -> Cluster:
     servers = {f"n{i}": Server for i in range(1, config["servers"] + 1)}
     ops, keys, timeout = config["ops_per_client"], config["keys"], config["client_timeout"]
+    script = tuple(f.strip() for f in str(config["script"]).split(",") if f.strip())
+    bad = [f for f in script if f not in ("get", "put", "delete")]
+    if bad:
+        raise ValueError(f"config script: unknown operation {bad[0]!r} (get, put, delete)")
+    think = bool(config["think"])
     clients: dict[str, Any] = {
-        f"c{i}": (lambda: Client(ops, keys, timeout)) for i in range(1, config["clients"] + 1)
+        f"c{i}": (lambda: Client(ops, keys, timeout, script, think))
+        for i in range(1, config["clients"] + 1)
     }
     changes, interval, n = (
         config["membership_changes"],
@@ -79,7 +85,11 @@ system = System(
         "clients": 3,
         "keys": 2,
         "ops_per_client": 6,
-        "client_timeout": 60,
+        "client_timeout": 60,  # <= 0: wait for the reply (exhaustive runs)
+        # workload narrowing (exhaustive runs): fixed operations per client, in order
+        # ("put,get"); think=False invokes each at once (no think timer)
+        "script": "",
+        "think": True,
         "op_timeout": 8,
         "op_tries": 5,
         "anti_entropy_interval": 12,
@@ -96,20 +106,32 @@ system = System(
     settle_steps=400,
     steps=500,
     version="2",
+    # The smallest workload that reaches sloppy-claims-linearizable: two servers, both
+    # replicas (N=2, strict R=W=2; the bug's R=W=1 need not meet), one client puts then gets.
+    # Asynchronous world (every pending event enabled, no due times in states, DPOR applies);
+    # a reliable network, so no timer fires (client and coordinator timeouts, handoff, transfer
+    # only matter with faults) and the client waits for its replies.
     exhaustive={
-        "servers": 3,
-        "members": 3,
-        "clients": 2,
+        "servers": 2,
+        "members": 2,
+        "replicas": 2,
+        "clients": 1,
+        "script": "put,get",
+        "think": False,
+        "client_timeout": 0,
         "keys": 1,
-        "ops_per_client": 1,
+        "ops_per_client": 2,
         "membership_changes": 0,
         "anti_entropy_interval": 0,
         "crash_rate": 0.0,
         "partition_rate": 0.0,
         "drop_rate": 0.0,
         "duplicate_rate": 0.0,
+        "window": 1_000_000_000,
+        "latency_min": 1,
         "latency_max": 1,
         "timer_drift": 0,
+        "max_timer_fires": 0,
     },
     symmetric=[["c1", "c2", "c3"]],
 )
