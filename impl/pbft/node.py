@@ -974,10 +974,13 @@ class Client(Node):
     """Issues ``ops`` operations one at a time; accepts f+1 matching replies; on timeout
     retransmits to every replica, and gives up (``info``) after ``retries`` retransmissions."""
 
-    def __init__(self, ops: int, timeout: int, retries: int) -> None:
+    def __init__(self, ops: int, timeout: int, retries: int, think: bool = True) -> None:
+        # exhaustive runs narrow the workload: ``think=False`` invokes each operation at once
+        # (no think timer); ``timeout <= 0`` waits for the replies (no timeout timer)
         self.ops_left = ops
         self.timeout = timeout
         self.retries = retries
+        self.think = think
         self.timestamp = 0
         self.view = 0
         self.current: Request | None = None
@@ -996,7 +999,10 @@ class Client(Node):
 
     def on_start(self, ctx: Context) -> None:
         self.f = int(ctx.config["f"])
-        ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+        if self.think:
+            ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+        else:
+            self.invoke(ctx)
 
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "think":
@@ -1024,7 +1030,8 @@ class Client(Node):
         self.replies = {}
         ctx.invoke("append", req.op, timestamp=req.timestamp)
         ctx.send(ctx.servers[self.view % len(ctx.servers)], req)
-        ctx.set_timer("timeout", self.timeout)
+        if self.timeout > 0:
+            ctx.set_timer("timeout", self.timeout)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         req = self.current
@@ -1043,4 +1050,7 @@ class Client(Node):
 
     def after(self, ctx: Context) -> None:
         if self.ops_left > 0:
-            ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+            if self.think:
+                ctx.set_timer("think", 1 + ctx.random.randint(0, 3))
+            else:
+                self.invoke(ctx)
