@@ -172,6 +172,9 @@ class Server(Node):
         self.op_timeout = int(c["op_timeout"])
         self.op_tries = int(c["op_tries"])
         self.ae_interval = int(c["anti_entropy_interval"])
+        # sloppy writes take max(now, clock + 1) as their counter ("now", last-writer-wins by
+        # time); "lamport" drops now: exhaustive search (asynchronous model) keeps no time
+        self.lamport = c["sloppy_clock"] == "lamport"
         st = ctx.storage
         self.cfg = st.get("cfg") or initial_cfg(c, ctx.servers)
         self.incarnation = st.get("incarnation", 0) + 1
@@ -200,6 +203,12 @@ class Server(Node):
             self.transferred,
             tuple(sorted(self.transfer_pending)),
             self.ae_cursor,
+            # these decide the versions and op ids of later writes: states differing in them
+            # must stay apart in exhaustive search
+            self.clock,
+            tuple(sorted(self.issued.items())),
+            self.next_op,
+            self.transfer_epoch,
         )
 
     # ------------------------------------------------------------------ ring helpers
@@ -406,7 +415,7 @@ class Server(Node):
         op = Op((self.incarnation, self.next_op), src, req)
         self.ops[op.id] = op
         if self.mode == "sloppy" and req.f != "get":
-            counter = max(ctx.now, self.clock + 1)
+            counter = self.clock + 1 if self.lamport else max(ctx.now, self.clock + 1)
             self.clock = counter
             self.start_write(ctx, op, (counter, ctx.id, self.incarnation), op.value)
         else:

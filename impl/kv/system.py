@@ -18,6 +18,8 @@ def build(config: dict[str, Any], bug: str | None) -> Cluster:
     if bad:
         raise ValueError(f"config script: unknown operation {bad[0]!r} (get, put, delete)")
     think = bool(config["think"])
+    if config["sloppy_clock"] not in ("now", "lamport"):
+        raise ValueError(f"config sloppy_clock={config['sloppy_clock']!r}: expected now or lamport")
     clients: dict[str, Any] = {
         f"c{i}": (lambda: Client(ops, keys, timeout, script, think))
         for i in range(1, config["clients"] + 1)
@@ -90,6 +92,7 @@ system = System(
         # ("put,get"); think=False invokes each at once (no think timer)
         "script": "",
         "think": True,
+        "sloppy_clock": "now",  # now | lamport (exhaustive runs: no time in sloppy versions)
         "op_timeout": 8,
         "op_tries": 5,
         "anti_entropy_interval": 12,
@@ -132,6 +135,7 @@ system = System(
         "latency_max": 1,
         "timer_drift": 0,
         "max_timer_fires": 0,
+        "sloppy_clock": "lamport",
     },
     symmetric=[["c1", "c2", "c3"]],
 )
