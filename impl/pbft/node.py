@@ -117,6 +117,21 @@ class Replica(Node):
             self.stable_seq,
             tuple(sorted((k, tuple(sorted(v))) for k, v in self.view_changes.items())),
             tuple(sorted(self.new_views)),
+            # the rest decides what the replica does next (exhaustive search must not merge
+            # states that differ in it)
+            tuple(sorted(self.requests.items())),
+            tuple(sorted(self.assigned)),
+            self.next_seq,
+            tuple(self.log),
+            tuple(self.states),
+            tuple(sorted(self.last_reply.items())),
+            self.applied,
+            tuple(sorted(self.committed.items())),
+            tuple(sorted(self.certs.items())),
+            tuple(sorted((k, tuple(sorted(v))) for k, v in self.checkpoints.items())),
+            self.stable_proof,
+            self.vc_timeout,
+            tuple(sorted(self.sent_commit)),
         )
 
     def send(self, ctx: Context, dst: str, msg: Any) -> None:
