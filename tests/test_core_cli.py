@@ -232,3 +232,16 @@ def test_messages_with_brackets_are_printed_verbatim(capsys, tmp_path):
     code, out, _ = cli(capsys, "explore", "brackets", "--runs", "1", "--out", str(tmp_path))
     assert code == 1
     assert "[index 1, term 2]" in out and "[bold]x[/bold]" in out
+
+
+def test_trace_from_before_a_new_config_key_still_replays(capsys, found, tmp_path):
+    d = json.loads(open(found.trace).read())
+    del d["config"]["pct_depth"]  # as if recorded before the key existed
+    p = tmp_path / "older.json"
+    p.write_text(json.dumps(d))
+    code, out, _ = cli(capsys, "replay", str(p), "--json")
+    assert code == 1 and json.loads(out)["history_sha256"] == found.history_sha256
+    d["config"]["no_such_key"] = 1
+    p.write_text(json.dumps(d))
+    code, _, err = cli(capsys, "replay", str(p))
+    assert code == 2 and "no_such_key" in err

@@ -578,11 +578,16 @@ def load_and_check(path: str) -> tuple[System, Trace]:
         raise TraceMismatch(
             f"trace does not match system {system.name}: it has no bug {trace.bug!r}"
         )
-    missing = set(system.resolve_config()) - set(trace.config)
-    if missing:
+    # A key added to the system after the trace was recorded takes its default (new keys default
+    # to the old behaviour); the history digest still decides whether the replay matches.
+    defaults = system.resolve_config()
+    unknown = set(trace.config) - set(defaults)
+    if unknown:
         raise TraceMismatch(
-            f"trace does not match system {system.name}: its config lacks {', '.join(sorted(missing))}"
+            f"trace does not match system {system.name}: its config has keys the system does not "
+            f"know: {', '.join(sorted(unknown))}"
         )
+    trace.config = {**defaults, **trace.config}
     return system, trace
 
 
