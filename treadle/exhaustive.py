@@ -302,6 +302,10 @@ class Explorer:
         self.max_timer_fires = int(bounds["max_timer_fires"])
         self.asynchronous = int(config["window"]) >= ASYNC_WINDOW
         self.read_history = bool(getattr(system, "checks_read_history", True))
+        #: a system whose checks keep per-path memory (on the world) but do not read the history
+        #: itself says what that memory is: hashable data, order-free across nodes, put in the
+        #: fingerprint so that merging states stays sound (a TLA+ spec's history variables)
+        self.ghost: Callable[[World], Any] | None = getattr(system, "fingerprint_ghost", None)
         self.liveness: list[tuple[str, Callable[[World], bool]]] = list(
             getattr(system, "liveness", []) or []
         )
@@ -552,6 +556,8 @@ class Explorer:
             parts if self.max_partitions >= 0 else None,
         )
         histfp = self._history_fp(w) if self.read_history else None
+        if self.ghost is not None:
+            live = (live, _freeze(self.ghost(w)))  # renamed with the rest under symmetry
         if not self.groups:
             return (tuple(nodes), pend, link_due, part, budget, live, histfp)
         return self._symmetric_fp(nodes, pend, link_due, part, budget, live, histfp)
@@ -847,7 +853,12 @@ class _Entry:
 
 
 def _dependent(a_node, a_fault, a_hist, b_node, b_fault, b_hist, asyn: bool) -> bool:
-    if not asyn or a_fault or b_fault:
+    # faults are dependent with each other (budgets, max_down); a crash or restart of node X
+    # touches only X (its state, storage and timers; messages to X are lost when delivered to a
+    # down X, at X), so it is dependent with X's events only; partition and heal (no node) with all
+    if not asyn or (a_fault and b_fault):
+        return True
+    if (a_fault and a_node is None) or (b_fault and b_node is None):
         return True
     return a_node == b_node or (a_hist and b_hist)
 
@@ -969,7 +980,7 @@ def dpor(
                 i, ev = keys[p]
                 meta1 = ex.next_meta(meta, ev)
                 is_pending = type(ev) is Pending
-                node = ev.node if is_pending else None
+                node = ev.node  # None for partition and heal
                 fault = not is_pending
                 creator = creator_of(ev.seq) if is_pending else None
                 union_hist = False

@@ -107,6 +107,17 @@ class StateChecker:
         self.committed: dict[int, tuple[tuple[int, Any], str, int]] = {}
         self.commit_seen: dict[str, tuple[int, int]] = {}  # node -> (incarnation, commit index)
 
+    def copy(self) -> StateChecker:
+        """An independent copy (the remembered values are immutable: copying the maps is enough),
+        for explorers that branch a run."""
+        new = StateChecker.__new__(StateChecker)
+        new.leaders = dict(self.leaders)
+        new.leader_logs = dict(self.leader_logs)
+        new.logs = dict(self.logs)
+        new.committed = dict(self.committed)
+        new.commit_seen = dict(self.commit_seen)
+        return new
+
     def observe(self, views: list[ServerView]) -> CheckResult | None:
         """``views``: the servers whose state changed since the last call."""
         for v in views:

@@ -156,6 +156,15 @@ class RaftServer(Node):
 
     # ------------------------------------------------------------------ plumbing
     def state(self) -> Any:
+        """What decides this server's future, canonically (exhaustive search fingerprints it).
+
+        Left out because it is derivable or dead: ``last_applied`` (always ``commit_index``),
+        the state machine (``kv``/``sessions``: the snapshot plus the committed log), votes
+        outside candidacy and replication progress outside leadership (reset on the next
+        election), pre-votes without PreVote, and times. Sets of ids are frozensets and maps
+        are frozensets of items, so that renaming servers (symmetry) keeps the form canonical.
+        """
+        role = self.role
         return (
             self.current_term,
             self.voted_for,
@@ -163,16 +172,12 @@ class RaftServer(Node):
             self.snap_index,
             self.snap_term,
             self.commit_index,
-            self.last_applied,
-            self.role,
+            role,
             self.leader_id,
-            tuple(sorted(self.votes)),
-            tuple(sorted(self.pre_votes)),
-            self.pre_candidate,
-            tuple(sorted(self.next_index.items())),
-            tuple(sorted(self.match_index.items())),
-            tuple(sorted(self.kv.items())),
-            tuple(sorted(self.sessions.items())),
+            frozenset(self.votes) if role == CANDIDATE else None,
+            (self.pre_candidate, frozenset(self.pre_votes)) if self.pre_candidate else None,
+            frozenset(self.next_index.items()) if role == LEADER else None,
+            frozenset(self.match_index.items()) if role == LEADER else None,
         )
 
     def on_start(self, ctx: Context) -> None:
@@ -189,6 +194,14 @@ class RaftServer(Node):
         cfg = ctx.config
         self.et_min = int(cfg["election_timeout_min"])
         self.et_max = int(cfg["election_timeout_max"])
+        # off (exhaustive runs): a fixed election timeout, no random draw. In an asynchronous
+        # world a timer fires at any moment anyway, so a random timeout adds only branching.
+        self.jitter = bool(cfg.get("election_jitter", True))
+        # exhaustive runs may let only the first k servers time out and stand for election (a
+        # model bound like TLC's constants: the others still vote, replicate, crash and restart);
+        # 0: every server
+        k = int(cfg.get("election_candidates", 0))
+        self.may_stand = k <= 0 or ctx.id in sorted(ctx.servers)[:k]
         self.heartbeat = int(cfg["heartbeat_interval"])
         self.prevote = bool(cfg["prevote"])
         self.check_quorum = bool(cfg["check_quorum"])
@@ -224,6 +237,11 @@ class RaftServer(Node):
         return self.log[index - self.snap_index - 1]
 
     def reset_election_timer(self, ctx: Context) -> None:
+        if not self.may_stand:
+            return
+        if not self.jitter:
+            ctx.set_timer("election", self.et_min)
+            return
         ctx.set_timer("election", ctx.random.randint(self.et_min, self.et_max))
 
     def become_follower(self, ctx: Context, term: int) -> None:
@@ -655,8 +673,21 @@ class RaftClient(Node):
     follows leader hints, retries with the same sequence number on timeout, and gives up with
     ``info`` (outcome unknown) after ``max_tries`` sends."""
 
-    def __init__(self, ops: int, timeout: int, max_tries: int, keys: int, backoff: int = 6) -> None:
+    def __init__(
+        self,
+        ops: int,
+        timeout: int,
+        max_tries: int,
+        keys: int,
+        backoff: int = 6,
+        op: str = "mixed",
+        think: int = 10,
+    ) -> None:
         self.ops_left = ops
+        # "mixed": draw get/put/append/cas (3/2/4/1 in 10); else always this operation, with no
+        # draw (exhaustive runs: the draw would multiply the state space by the kinds)
+        self.op = op
+        self.think = think  # the pause before an operation is drawn in [1, think] (0: none)
         self.timeout = timeout
         self.backoff = backoff
         self.max_tries = max_tries
@@ -668,10 +699,25 @@ class RaftClient(Node):
         self.seen: dict[str, str] = {}
 
     def state(self) -> Any:
-        return (self.ops_left, self.seq, self.current, self.tries, self.leader)
+        return (
+            self.ops_left,
+            self.seq,
+            self.current,
+            self.tries,
+            self.leader,
+            frozenset(self.seen.items()),
+        )
+
+    def pause(self, ctx: Context) -> int:
+        return ctx.random.randint(1, self.think) if self.think > 1 else 1
 
     def on_start(self, ctx: Context) -> None:
-        ctx.set_timer("think", ctx.random.randint(1, 10))
+        if self.think <= 0:
+            # no pause (exhaustive runs): in an asynchronous world the request is in flight for
+            # an arbitrary time anyway, so a think timer would add only interleavings
+            self.invoke(ctx)
+            return
+        ctx.set_timer("think", self.pause(ctx))
 
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "think":
@@ -685,10 +731,13 @@ class RaftClient(Node):
             return
         self.ops_left -= 1
         self.seq += 1
-        key = ctx.random.choice(self.keys)
-        kind = ctx.random.randint(0, 9)
+        key = ctx.random.choice(self.keys) if len(self.keys) > 1 else self.keys[0]
+        kind = ctx.random.randint(0, 9) if self.op == "mixed" else -1
         tag = f"{ctx.id}.{self.seq} "
-        if kind < 3:
+        if kind < 0:
+            f = self.op
+            value = None if f == "get" else [self.seen.get(key, ""), tag] if f == "cas" else tag
+        elif kind < 3:
             f, value = "get", None
         elif kind < 5:
             f, value = "put", tag
@@ -738,4 +787,7 @@ class RaftClient(Node):
         ctx.cancel_timer("timeout")
         self.current = None
         if self.ops_left > 0:
-            ctx.set_timer("think", ctx.random.randint(1, 10))
+            if self.think <= 0:
+                self.invoke(ctx)
+            else:
+                ctx.set_timer("think", self.pause(ctx))

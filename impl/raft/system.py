@@ -11,7 +11,6 @@ Checks:
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from checkers.raft import ServerView, StateChecker, check_history
@@ -29,15 +28,22 @@ def build(config: dict[str, Any], bug: str | None) -> Cluster:
         int(config["client_tries"]),
         int(config["keys"]),
     )
+    op, think = str(config["client_op"]), int(config["client_think_max"])
     clients = {
-        f"c{i}": (lambda: RaftClient(ops, timeout, tries, keys))
+        f"c{i}": (lambda: RaftClient(ops, timeout, tries, keys, op=op, think=think))
         for i in range(1, int(config["clients"]) + 1)
     }
     return Cluster(servers=servers, clients=clients)
 
 
 class _Watch:
-    """Per-run state of the invariant: the checker and what it saw of each server."""
+    """Per-run state of the invariant: the checker and what it saw of each server.
+
+    Kept as an attribute of the world (``world.raft_watch``), not in a table keyed by the world:
+    the exhaustive explorer copies worlds between steps, and a copy must carry the history of
+    its path (which terms had a leader, which entries were committed) for the per-step checks
+    to see the whole path. Copying is cheap: the checker's memory is plain immutable data in
+    dicts, and the servers it remembers are mapped to the copy's servers."""
 
     __slots__ = ("checker", "seen", "incarnations")
 
@@ -46,8 +52,15 @@ class _Watch:
         self.seen: dict[str, tuple[RaftServer, int] | None] = {}
         self.incarnations: dict[str, int] = {}
 
-
-_watches: weakref.WeakKeyDictionary[World, _Watch] = weakref.WeakKeyDictionary()
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Watch:
+        new = _Watch.__new__(_Watch)
+        new.checker = self.checker.copy()
+        new.seen = {
+            nid: None if last is None else (memo.get(id(last[0]), last[0]), last[1])
+            for nid, last in self.seen.items()
+        }
+        new.incarnations = dict(self.incarnations)
+        return new
 
 
 def view(nid: str, node: RaftServer, incarnation: int) -> ServerView:
@@ -64,9 +77,9 @@ def view(nid: str, node: RaftServer, incarnation: int) -> ServerView:
 
 def raft_safety(world: World) -> CheckResult | None:
     """The five properties on the servers that changed in the last step."""
-    w = _watches.get(world)
+    w = world.__dict__.get("raft_watch")
     if w is None:
-        w = _watches[world] = _Watch()
+        w = world.raft_watch = _Watch()  # type: ignore[attr-defined]
     changed = []
     for nid in world.server_ids:
         node = world.nodes.get(nid)
@@ -85,6 +98,34 @@ def raft_safety(world: World) -> CheckResult | None:
     if not changed:
         return None
     return w.checker.observe(changed)
+
+
+CLIENT_EVENTS = ("invoke", "ok", "fail", "info")
+
+
+def ghost(world: World) -> Any:
+    """What the checks remember of a path, for exhaustive search (``fingerprint_ghost``): the
+    leader of every term so far, the committed entries (index, entry, term of the first commit),
+    and the client operations in order (linearizability reads only those). Order-free across
+    servers, unlike the full history, so states reached by interleavings that commute merge."""
+    w = world.__dict__.get("raft_watch")
+    c = w.checker if w is not None else None
+    clients = tuple(
+        (e.get("process"), e["type"], e.get("f"), _plain(e.get("value")), e.get("key"))
+        for e in world.history
+        if e["type"] in CLIENT_EVENTS
+    )
+    if c is None:
+        return (frozenset(), frozenset(), clients)
+    return (
+        frozenset(c.leaders.items()),
+        frozenset((i, entry, term) for i, (entry, _, term) in c.committed.items()),
+        clients,
+    )
+
+
+def _plain(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
 
 
 def history_safety(world: World) -> CheckResult:
@@ -123,7 +164,15 @@ system = System(
         "client_tries": 6,
         "election_timeout_min": 10,
         "election_timeout_max": 20,
+        # false: a fixed election timeout (election_timeout_min), no random draw (exhaustive)
+        "election_jitter": True,
+        # only the first k servers stand for election (0: all); a bound for exhaustive runs
+        "election_candidates": 0,
         "heartbeat_interval": 5,
+        # "mixed" (get/put/append/cas drawn per operation) or one of them, always
+        "client_op": "mixed",
+        # a client pauses 1..this many ticks before an operation (0: no pause)
+        "client_think_max": 10,
         # Off by default: both make leader changes rarer, and the seeded bugs need leader
         # changes with partial replication to show. Switch on with --config prevote=true.
         "prevote": False,
@@ -141,27 +190,44 @@ system = System(
     final_checks=[history_safety],
     steps=600,
     version="2",
+    # The small configuration of dfs/bfs/dpor (docs/raft.md, "Exhaustive runs"): an asynchronous
+    # world (every pending message and timer is enabled at any moment, as in TLA+; fixed latency,
+    # no drift), so due times and random election timeouts decide nothing and are left out;
+    # 3 servers of which 2 may stand for election, one timer firing per node, no crash, and the
+    # client idle (0 operations): elections, votes and the leaders' AppendEntries. One crash
+    # (--config max_crashes=1) or one operation (--config ops_per_client=1) are the next levels.
     exhaustive={
         "nodes": 3,
         "clients": 1,
-        "ops_per_client": 1,
+        "ops_per_client": 0,
+        "keys": 1,
+        "client_op": "append",
+        "client_think_max": 0,
         "client_tries": 2,
         "prevote": False,
         "check_quorum": False,
-        "election_timeout_min": 8,
-        "election_timeout_max": 10,
-        "heartbeat_interval": 4,
+        "snapshot_every": 0,
+        "election_jitter": False,
+        "election_candidates": 2,
+        "window": 1_000_000_000,
+        "latency_min": 1,
+        "latency_max": 1,
+        "timer_drift": 0,
         "crash_rate": 0.01,
-        "max_down": 1,
-        "max_crashes": 1,
-        "max_timer_fires": 3,
-        "max_depth": 80,
         "restart_rate": 0.05,
+        "max_down": 1,
         "partition_rate": 0.0,
         "drop_rate": 0.0,
         "duplicate_rate": 0.0,
-        "latency_max": 1,
-        "timer_drift": 0,
+        "max_crashes": 0,
+        "max_timer_fires": 1,
+        "max_depth": 80,
     },
     symmetric=[["c1", "c2", "c3"]],
 )
+# Exhaustive search: the per-step checks keep their memory of the path on the world (which terms
+# had a leader, what was committed) and it goes into the fingerprint as a ghost; the recorded
+# protocol events themselves (whose order across servers would keep apart states that differ
+# only by commuting steps) stay out, and do not make every pair of steps dependent for DPOR.
+system.checks_read_history = False  # type: ignore[attr-defined]
+system.fingerprint_ghost = ghost  # type: ignore[attr-defined]
