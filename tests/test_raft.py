@@ -428,3 +428,13 @@ def test_one_crash_config_completes_with_dfs():
     r = treadle.explore("raft", strategy="dfs", config={"max_crashes": 1}, out=None)
     r.assert_ok()
     assert r.extra["complete"], r.extra["summary"]
+
+
+def test_dpor_finds_the_crash_bug():
+    # DPOR treats a crash or restart of X as dependent with X's events only: the crash races
+    # that matter (before or after the vote) are still explored
+    r = treadle.explore(
+        "raft", bug="no-persist-vote", strategy="dpor", config={"max_crashes": 1}, out=None
+    )
+    assert r.verdict == "violation" and r.violation.property == "Election Safety"
+    assert r.extra["counterexample_steps"] == 8
