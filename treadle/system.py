@@ -68,6 +68,8 @@ class System:
     #: False if no check reads the history: exhaustive search then leaves it out of state
     #: fingerprints (fewer distinct states) and DPOR stops treating history appends as conflicts
     checks_read_history: bool = True
+    #: what the checks remember along a path (world -> hashable), added to state fingerprints
+    fingerprint_ghost: Callable[[World], Any] | None = None
 
     def resolve_config(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         config = dict(WORLD_DEFAULTS)
