@@ -295,6 +295,7 @@ class Explorer:
         self.cfg = config
         self.bug = bug
         self.bounds = bounds
+        self.stats = Stats("")  # replaced by each search
         self.max_depth = int(bounds["max_depth"])
         self.max_states = int(bounds["max_states"])
         self.max_crashes = int(bounds["max_crashes"])
