@@ -132,6 +132,13 @@ def _same_failure(r: RunResult, prop: str) -> bool:
     return r.violation is not None and r.violation.property == prop
 
 
+def _trim(choices: list[int]) -> list[int]:
+    """Drop trailing zeros: past the end of a choice list every choice is 0 anyway."""
+    while choices and choices[-1] == 0:
+        choices.pop()
+    return choices
+
+
 def _shortlex(a: list[int], b: list[int]) -> bool:
     """a is simpler than b."""
     return (len(a), a) < (len(b), b)
@@ -166,10 +173,7 @@ def shrink(
         r = run_once(system, trace.config, trace.bug, rep, steps)
         if not _same_failure(r, prop):
             return None
-        used = choices[: rep.pos]
-        while used and used[-1] == 0:
-            used.pop()
-        return used, r.steps, r
+        return _trim(choices[: rep.pos]), r.steps, r
 
     first = run(list(trace.choices), trace.steps)
     if first is None:
@@ -208,9 +212,7 @@ def shrink(
         r = run_once(system, trace.config, trace.bug, rep, best_steps)
         if not _same_failure(r, prop):
             return False
-        c = rep.choices
-        while c and c[-1] == 0:
-            c.pop()
+        c = _trim(rep.choices)
         if _shortlex(c, best) or (c == best and r.steps < best_steps):
             best, best_steps, best_run = c, r.steps, r
             return True
