@@ -7,7 +7,8 @@ from typing import Any
 from checkers.result import CheckResult
 from treadle import history as hist
 from treadle.node import Context, Node
-from treadle.runner import explore, replay_trace, run_once, shrink
+from treadle.runner import explore, replay_trace, run_once
+from treadle.shrink import shrink
 from treadle.strategies import Mixed, RandomWalk, Recorder, Strategy
 from treadle.system import Cluster, System
 from treadle.trace import Trace

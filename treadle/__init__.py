@@ -8,7 +8,8 @@ Python API for tests::
 """
 
 from treadle.node import Context, Node
-from treadle.runner import ExploreResult, explore, replay, shrink
+from treadle.runner import ExploreResult, explore, replay
+from treadle.shrink import shrink
 from treadle.system import Cluster, System
 
 __all__ = ["Cluster", "Context", "ExploreResult", "Node", "System", "explore", "replay", "shrink"]

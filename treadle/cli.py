@@ -333,7 +333,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------- shrink
 def cmd_shrink(args: argparse.Namespace) -> int:
-    from treadle.runner import load_and_check, replay_command, shrink
+    from treadle.runner import load_and_check, replay_command
+    from treadle.shrink import shrink
 
     system, trace = load_and_check(args.trace)
     t0 = time.monotonic()
