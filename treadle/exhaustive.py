@@ -36,7 +36,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -48,6 +47,7 @@ from treadle.errors import TreadleError
 from treadle.node import Context, Storage
 from treadle.system import System
 from treadle.trace import Trace
+from treadle.workdir import DEFAULT_TRACES
 from treadle.world import Chooser, Pending, World
 
 #: a window at least this large makes every pending event enabled: the asynchronous model
@@ -1121,7 +1121,7 @@ def explore_exhaustive(
     config: dict[str, Any] | None = None,
     steps: int | None = None,
     time_limit: float | None = None,
-    out: str | None = "histories",
+    out: str | None = DEFAULT_TRACES,
     progress: Callable[[str], None] | None = None,
     symmetry: bool = True,
     compare: bool = True,
@@ -1129,7 +1129,13 @@ def explore_exhaustive(
     """Exhaustive exploration (``dfs``, ``bfs`` or ``dpor``) of the system's small exhaustive
     config. Returns a :class:`treadle.runner.ExploreResult`; ``extra`` holds ``complete``,
     ``states``, ``executions``, ``depth`` and, for dpor, the reduction against plain DFS."""
-    from treadle.runner import ExploreResult, replay_command, run_once, trace_filename
+    from treadle.runner import (
+        ExploreResult,
+        replay_command,
+        run_once,
+        save_new_trace,
+        trace_filename,
+    )
     from treadle.strategies import Replay
 
     if strategy not in ("dfs", "bfs", "dpor"):
@@ -1212,10 +1218,8 @@ def explore_exhaustive(
         )
         path = None
         if out is not None:
-            path = os.path.join(
-                out, system.name, trace_filename(system.name, bug, v.property, 0)
-            ).replace("-seed0.json", f"-{strategy}.json")
-            trace.save(path)
+            name = trace_filename(system.name, bug, v.property, 0)
+            path = save_new_trace(trace, out, name.replace("-seed0.json", f"-{strategy}.json"))
         extra["counterexample_steps"] = found.steps
         extra["summary"] = (
             f"violation of {v.property} found by {strategy} after {st.states or st.executions} "
