@@ -125,6 +125,8 @@ def parse_config_args(items: list[str] | None) -> dict[str, str]:
 
 _cache: dict[str, System] = {}
 _broken: dict[str, str] = {}
+#: names registered in-process (:func:`register`), not by an entry point
+_registered_here: set[str] = set()
 
 
 def _load_all() -> None:
@@ -171,3 +173,4 @@ def register(system: System) -> None:
     """Register a system in-process (tests, notebooks) without an entry point."""
     _load_all()
     _cache[system.name] = system
+    _registered_here.add(system.name)
