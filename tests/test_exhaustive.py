@@ -247,7 +247,7 @@ def test_handler_exception_found_exhaustively() -> None:
     sys_.invariants = []
     r = treadle.explore(sys_, bug="crash-on-two", strategy="dfs", out=None)
     assert r.verdict == "violation"
-    assert r.violation.property == "no handler exception"
+    assert r.violation.property == "handler exception"
     assert r.extra["counterexample_steps"] == 1
 
 

@@ -1,6 +1,7 @@
 """The ``treadle`` command.
 
-Exit codes: 0 no violation, 1 violation, 2 bad usage or input, 3 unknown (a check timed out).
+Exit codes: 0 no violation, 1 violation, 2 bad usage or input, 3 unknown (a check could not
+decide, or nothing was explored), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ import sys
 import time
 from typing import Any, NoReturn
 
+from treadle.budgets import arg_non_negative_seconds, arg_positive_int, arg_positive_seconds
 from treadle.errors import TreadleError
+from treadle.workdir import DEFAULT_TRACES
 
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = {
+    "ok": EXIT_OK,
+    "violation": EXIT_VIOLATION,
+    "unknown": EXIT_UNKNOWN,
+    "interrupted": EXIT_INTERRUPTED,
+}
 
 
 def esc(text: Any) -> str:
@@ -34,8 +43,7 @@ def _console(stderr: bool = False) -> Any:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -61,18 +69,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument(
-        "--runs", type=int, help="number of runs (default 100, or unlimited with --time)"
+        "--runs",
+        type=arg_positive_int,
+        help="number of runs, > 0 (default 100, or unlimited with --time)",
     )
-    s.add_argument("--steps", type=int, help="steps per run (default: the system's)")
-    s.add_argument("--time", type=float, help="wall-time budget in seconds")
+    s.add_argument(
+        "--steps", type=arg_positive_int, help="steps per run, > 0 (default: the system's)"
+    )
+    s.add_argument("--time", type=arg_positive_seconds, help="wall-time budget in seconds, > 0")
     s.add_argument(
         "--config", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)"
     )
     s.add_argument(
-        "--out", default="histories", help="where traces are saved (default: histories/)"
+        "--out",
+        default=DEFAULT_TRACES,
+        help=f"where traces are saved (default: {DEFAULT_TRACES}/; the committed regression "
+        "corpus is histories/)",
     )
     s.add_argument(
-        "--shrink-time", type=float, default=30.0, help="seconds to spend shrinking (0: don't)"
+        "--shrink-time",
+        type=arg_non_negative_seconds,
+        default=30.0,
+        help="seconds to spend shrinking (0: don't)",
     )
     s.add_argument(
         "--check-determinism",
@@ -119,7 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # usage errors (one line, printed) and --help
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
         return int(COMMANDS[args.command](args) or 0)
     except TreadleError as e:
@@ -127,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
 
@@ -259,12 +280,15 @@ def cmd_explore(args: argparse.Namespace) -> int:
                 for finding in ex.get("liveness") or []:
                     con.print(f"  [yellow]liveness[/yellow]: {esc(finding)}")
             else:
+                if result.verdict == "interrupted":
+                    style = "yellow"
                 con.print(f"[{style}]{esc(result.summary())}[/{style}]")
         else:
             v = result.violation
             con.print(
                 f"[bold red]violation[/bold red] of [bold]{esc(v.property)}[/bold] "
-                f"(run {result.runs}, seed {result.seeds[1]}, {result.elapsed_s:.1f} s)"
+                f"(run {result.runs}, seed {result.seeds[1] if result.seeds else 0}, "
+                f"{result.elapsed_s:.1f} s)"
             )
             con.print(esc(v.message))
             if result.shrunk:
@@ -277,7 +301,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             con.print(
                 f"replay: [bold]{esc(result.replay)}[/bold]   show: treadle show {esc(result.trace)}"
             )
-    return {"ok": EXIT_OK, "violation": EXIT_VIOLATION, "unknown": EXIT_UNKNOWN}[result.verdict]
+    return EXIT_CODES[result.verdict]
 
 
 # ---------------------------------------------------------------------------------------- replay

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
-import sys
+import sysconfig
 import time
 import traceback
 from collections.abc import Callable
@@ -14,13 +13,17 @@ from typing import Any
 
 from checkers.result import CheckResult
 from treadle import history as hist
+from treadle.budgets import check_budgets
+from treadle.determinism import DeterminismCheck, divergence, run_log
 from treadle.errors import Nondeterminism, TraceMismatch, TreadleError
 from treadle.strategies import EXHAUSTIVE, Recorder, Replay, make_strategy
 from treadle.system import System, get_system
 from treadle.trace import Trace, load_trace
+from treadle.workdir import DEFAULT_TRACES, reserve_unique
 from treadle.world import Chooser, World
 
-HANDLER_EXCEPTION = "no handler exception"
+#: the property an exception raised by node code violates
+HANDLER_EXCEPTION = "handler exception"
 
 
 @dataclass
@@ -69,6 +72,9 @@ def run_once(
     except Exception as e:
         if world._current is None:
             raise  # the harness itself failed: not the node's fault
+        # the step whose handler raised was taken (World.apply counts it first): a replay of
+        # ``steps`` steps must run it again
+        steps = world.step_count
         violation = _handler_exception(world, e)  # node code raised: a bug in the node
     unknown: CheckResult | None = None
     if violation is None:
@@ -106,17 +112,50 @@ def _run_check(check: Callable[[World], CheckResult | None], world: World) -> Ch
         raise CheckerError(f"check {name} raised {type(e).__name__}: {e}{where}") from e
 
 
-def _handler_exception(world: World, e: Exception) -> CheckResult:
+_HARNESS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_STDLIB_DIR = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
+
+
+def node_frame(e: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of the traceback that is the node's own code (not the harness, not the
+    standard library): where a person starts reading. The innermost frame if there is none."""
     tb = traceback.extract_tb(e.__traceback__)
-    frame = tb[-1] if tb else None
-    where = f" at {os.path.basename(frame.filename)}:{frame.lineno} ({frame.name})" if frame else ""
+    for fr in reversed(tb):
+        path = os.path.abspath(fr.filename)
+        if not path.startswith(_HARNESS_DIR) and not path.startswith(_STDLIB_DIR):
+            return fr
+    return tb[-1] if tb else None
+
+
+def _handler_exception(world: World, e: Exception) -> CheckResult:
+    frame = node_frame(e)
     node = world._current or "the harness"
+    text = str(e)
+    if len(text) > 500:
+        text = text[:497] + "..."
+    details: dict[str, Any] = {
+        "exception": type(e).__name__,
+        "exception_message": text,
+        "node": node,
+        "step": world.step_count,
+        "time": world.now,
+    }
+    where = ""
+    if frame is not None:
+        details["frame"] = {
+            "file": os.path.basename(frame.filename),
+            "line": frame.lineno,
+            "function": frame.name,
+            "code": (frame.line or "").strip(),
+        }
+        where = f" in {frame.name} ({os.path.basename(frame.filename)}:{frame.lineno})"
+        if frame.line:
+            where += f": {frame.line.strip()}"
     return CheckResult.violation(
         HANDLER_EXCEPTION,
-        f"{node} raised {type(e).__name__}: {e}{where} at step {world.step_count}, time {world.now}.",
-        exception=type(e).__name__,
-        node=node,
-        step=world.step_count,
+        f"{node} raised {type(e).__name__}: {text}{where}, at step {world.step_count}, "
+        f"time {world.now}",
+        **details,
     )
 
 
@@ -129,7 +168,7 @@ def replay_trace(system: System, trace: Trace, log_steps: bool = False) -> RunRe
 # ---------------------------------------------------------------------------------------- explore
 @dataclass
 class ExploreResult:
-    verdict: str
+    verdict: str  # ok | violation | unknown | interrupted
     system: str
     bug: str | None
     strategy: str
@@ -138,7 +177,8 @@ class ExploreResult:
     events: int
     steps: int
     elapsed_s: float
-    seeds: tuple[int, int]
+    #: first and last seed of the runs that completed (None when none did)
+    seeds: tuple[int, int] | None
     violation: CheckResult | None = None
     trace: str | None = None
     replay: str | None = None
@@ -147,6 +187,8 @@ class ExploreResult:
     interrupted: bool = False
     shrunk: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: why the verdict is unknown or interrupted, in words
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -159,13 +201,17 @@ class ExploreResult:
             "bug": self.bug,
             "strategy": self.strategy,
             "seed": self.seed,
-            "seeds": list(self.seeds),
+            "seeds": list(self.seeds) if self.seeds else None,
             "runs": self.runs,
             "events": self.events,
             "steps": self.steps,
             "elapsed_s": round(self.elapsed_s, 3),
             "violation": (
-                {"property": self.violation.property, "message": self.violation.message}
+                {
+                    "property": self.violation.property,
+                    "message": self.violation.message,
+                    "details": self.violation.details,
+                }
                 if self.violation
                 else None
             ),
@@ -175,25 +221,39 @@ class ExploreResult:
             "unknown_runs": self.unknown_runs,
             "interrupted": self.interrupted,
             "shrunk": self.shrunk,
+            "note": self.note,
             **self.extra,
         }
 
-    def summary(self) -> str:
-        if self.violation is None:
-            word = "no violation" if self.verdict == "ok" else self.verdict
-            return (
-                f"{word}: {self.runs} runs, {self.events} events, seeds {self.seeds[0]}..{self.seeds[1]}, "
-                f"{self.elapsed_s:.1f} s" + (" (interrupted)" if self.interrupted else "")
-            )
-        return (
-            f"violation of {self.violation.property}: {self.violation.message}\n"
-            f"trace: {self.trace}\nreplay: {self.replay}"
-        )
+    def seeds_text(self) -> str:
+        return f"seeds {self.seeds[0]}..{self.seeds[1]}" if self.seeds else "no seeds"
 
-    def assert_ok(self) -> None:
-        """For pytest: raise AssertionError with the replay command if a violation was found."""
-        if self.verdict == "violation":
+    def summary(self) -> str:
+        if self.violation is not None:
+            return (
+                f"violation of {self.violation.property}: {self.violation.message}\n"
+                f"trace: {self.trace}\nreplay: {self.replay}"
+            )
+        counts = (
+            f"{self.runs} runs ({self.seeds_text()}), {self.events} events, {self.elapsed_s:.1f} s"
+        )
+        if self.verdict == "interrupted":
+            return f"interrupted after {counts}"
+        if self.verdict == "ok":
+            return f"no violation: {counts}"
+        return f"{self.verdict}: {self.note or ''} ({counts})".replace(":  (", ": (")
+
+    def assert_ok(self, allow_incomplete: bool = False) -> None:
+        """For pytest: raise AssertionError unless the exploration ran and found nothing: a
+        violation (with the replay command), an unknown verdict, an interrupted run, or an
+        exhaustive search that hit a bound (unless ``allow_incomplete``) all fail."""
+        if self.verdict != "ok":
             raise AssertionError(self.summary())
+        if not allow_incomplete and self.extra.get("complete") is False:
+            raise AssertionError(
+                f"exhaustive search incomplete: {self.extra.get('summary', '')} "
+                "(raise the bounds, or call assert_ok(allow_incomplete=True))"
+            )
 
 
 def replay_command(path: str) -> str:
@@ -207,6 +267,14 @@ def trace_filename(system: str, bug: str | None, prop: str, seed: int) -> str:
     return f"{bug or 'nobug'}-{slug}-seed{seed}.json"
 
 
+def save_new_trace(trace: Trace, out: str, filename: str) -> str:
+    """Save ``trace`` as ``out/<system>/<filename>`` under a name no file has yet (``-2``, ``-3``
+    ... appended when taken); inside ``.treadle/`` the folder gets its ``.gitignore``."""
+    path = reserve_unique(os.path.join(out, trace.system, filename))
+    trace.save(path)
+    return path
+
+
 def explore(
     system: str | System,
     bug: str | None = None,
@@ -216,21 +284,25 @@ def explore(
     steps: int | None = None,
     time_limit: float | None = None,
     config: dict[str, Any] | None = None,
-    out: str | None = "histories",
+    out: str | None = DEFAULT_TRACES,
     shrink_seconds: float = 30.0,
     check_determinism: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
     on_message: Callable[[str], None] | None = None,
 ) -> ExploreResult:
     """Explore ``system`` (a name or a System). Stops at the first violation, shrinks it, saves the
-    trace under ``out/<system>/`` and returns the result; ``result.assert_ok()`` fails a test with
-    the replay command."""
+    trace under ``out/<system>/`` (default ``.treadle/traces/``; ``None``: not saved) and returns
+    the result; ``result.assert_ok()`` fails a test with the replay command.
+
+    Budgets: ``runs`` and ``steps`` are positive integers, ``time_limit`` positive finite seconds
+    (a ValueError otherwise); without ``runs`` or ``time_limit``, 100 runs."""
+    check_budgets(runs, steps, time_limit, shrink_seconds)
     sys_obj = get_system(system) if isinstance(system, str) else system
     sys_obj.check_bug(bug)
     if strategy in EXHAUSTIVE:
         from treadle.exhaustive import explore_exhaustive
 
-        return explore_exhaustive(
+        return explore_exhaustive(  # type: ignore[no-any-return]
             sys_obj,
             bug=bug,
             strategy=strategy,
@@ -250,38 +322,53 @@ def explore(
     total_events = total_steps = n_runs = unknown_runs = 0
     interrupted = False
     found: tuple[int, RunResult, list[int]] | None = None
-    last_seed = seed
+    checker = DeterminismCheck(sys_obj, cfg, bug, max_steps) if check_determinism else None
     try:
-        r_index = 0
         while True:
-            if runs is not None and r_index >= runs:
+            if runs is not None and n_runs >= runs:
                 break
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and n_runs and time.monotonic() >= deadline:
                 break
-            run_seed = seed + r_index
-            last_seed = run_seed
+            run_seed = seed + n_runs
             strat.begin_run(run_seed, cfg, max_steps)
             rec = Recorder(strat)
-            result = run_once(sys_obj, cfg, bug, rec, max_steps)
+            result = run_once(sys_obj, cfg, bug, rec, max_steps, log_steps=checker is not None)
+            if checker is not None:
+                checker.check(run_seed, result, rec.choices)
+            # a run counts once it is complete: an interrupted run is not reported as explored
             n_runs += 1
             total_events += len(result.history)
             total_steps += result.steps
             if result.unknown is not None:
                 unknown_runs += 1
-            if check_determinism and (r_index == 0 or result.violation is not None):
-                _check_determinism(sys_obj, cfg, bug, rec.choices, max_steps)
             if progress:
                 progress(n_runs, total_events, time.monotonic() - start)
             if result.violation is not None:
                 found = (run_seed, result, rec.choices)
                 break
-            r_index += 1
+        if checker is not None:
+            checker.finish()
     except KeyboardInterrupt:
         interrupted = True
     elapsed = time.monotonic() - start
-    seeds = (seed, last_seed)
+    seeds = (seed, seed + n_runs - 1) if n_runs else None
     if found is None:
-        verdict = "unknown" if unknown_runs and not interrupted else "ok"
+        note = None
+        if interrupted:
+            verdict = "interrupted"
+        elif n_runs == 0:
+            verdict, note = "unknown", "no run completed within the budget: nothing was explored"
+        elif total_steps == 0:
+            verdict = "unknown"
+            note = (
+                f"no run took a step ({n_runs} runs ended at their start): nothing was "
+                "explored; check the config (window, latency) and the workload"
+            )
+        elif unknown_runs:
+            verdict = "unknown"
+            note = f"{unknown_runs} of {n_runs} runs had a check that could not decide"
+        else:
+            verdict = "ok"
         return ExploreResult(
             verdict,
             sys_obj.name,
@@ -295,6 +382,7 @@ def explore(
             seeds,
             unknown_runs=unknown_runs,
             interrupted=interrupted,
+            note=note,
         )
     run_seed, result, choices = found
     v = result.violation
@@ -336,10 +424,9 @@ def explore(
     )
     path = None
     if out is not None:
-        path = os.path.join(
-            out, sys_obj.name, trace_filename(sys_obj.name, bug, violation.property, run_seed)
+        path = save_new_trace(
+            final, out, trace_filename(sys_obj.name, bug, violation.property, run_seed)
         )
-        final.save(path)
     return ExploreResult(
         "violation",
         sys_obj.name,
@@ -415,73 +502,34 @@ def replay(path: str, log_steps: bool = False) -> ReplayResult:
 
 
 # ---------------------------------------------------------------------------------------- determinism
-def _fingerprint(r: RunResult) -> tuple[list[Any], list[str]]:
-    return list(r.world.steps_log), [hist.encode_event(e) for e in r.history]
-
-
 def first_divergence(a: RunResult, b: RunResult) -> str | None:
-    la, ea = _fingerprint(a)
-    lb, eb = _fingerprint(b)
-    for x, y in zip(la, lb):
-        if x != y:
-            return f"nondeterminism at step {x[0]}: first run {x[2]} {x[4]!r}, second run {y[2]} {y[4]!r}"
-    for x, y in zip(ea, eb):
-        if x != y:
-            return f"nondeterminism in the history: first run {x}, second run {y}"
-    if len(la) != len(lb) or len(ea) != len(eb):
-        step = min(len(la), len(lb))
-        return f"nondeterminism at step {step}: one run stopped after {len(la)} steps, the other after {len(lb)}"
-    return None
+    """Where two runs of the same choices first differ (they were run with ``log_steps``)."""
+    return divergence(run_log(a), run_log(b))
 
 
 def _check_determinism(
-    system: System, cfg: dict[str, Any], bug: str | None, choices: list[int], steps: int
+    system: System,
+    cfg: dict[str, Any],
+    bug: str | None,
+    choices: list[int],
+    steps: int,
+    cross_process: bool = True,
 ) -> None:
+    """Run the choices twice in-process and (``cross_process``) in two other processes under
+    other hash seeds; raise :class:`Nondeterminism` at the first divergence."""
     a = run_once(system, cfg, bug, Replay(list(choices)), steps, log_steps=True)
     b = run_once(system, cfg, bug, Replay(list(choices)), steps, log_steps=True)
     msg = first_divergence(a, b)
     if msg:
         raise Nondeterminism(msg)
-    # a second process with another hash seed catches set-iteration-order dependence
-    trace = Trace(system.name, system.version, bug, cfg, 0, "check", steps, list(choices))
-    other = digest_in_subprocess(trace)
-    if other is not None and other != hist.digest(a.history):
-        raise Nondeterminism(
-            "nondeterminism across processes: the same choices give another history under another "
-            "PYTHONHASHSEED (node code depends on set or dict-of-hash iteration order, id(), or global state)"
-        )
-
-
-def digest_in_subprocess(trace: Trace) -> str | None:
-    """Replay a trace in a fresh interpreter with a different hash seed; return its digest."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "t.json")
-        trace.save(path)
-        env = dict(os.environ, PYTHONHASHSEED=str((os.getpid() % 1000) + 17))
-        code = (
-            "import sys; from treadle.runner import replay_trace; from treadle.trace import load_trace;"
-            "from treadle.system import get_system; from treadle import history as h;"
-            "t=load_trace(sys.argv[1]); print(h.digest(replay_trace(get_system(t.system), t).history))"
-        )
-        try:
-            out = subprocess.run(
-                [sys.executable, "-c", code, path],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if out.returncode != 0:
-            return None
-        return out.stdout.strip() or None
+    if cross_process:
+        check = DeterminismCheck(system, cfg, bug, steps)
+        check.batch.append((0, list(choices), hist.digest(a.history)))
+        check.flush()
 
 
 def check_determinism(path_or_trace: str | Trace) -> str | None:
-    """Replay a trace twice (and once in another process); None if identical, else the divergence."""
+    """Replay a trace twice (and in two other processes); None if identical, else the divergence."""
     if isinstance(path_or_trace, str):
         system, trace = load_and_check(path_or_trace)
     else:
