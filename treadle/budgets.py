@@ -71,6 +71,16 @@ def arg_positive_int(text: str) -> int:
     return value
 
 
+def arg_non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _arg_error(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise _arg_error(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def arg_positive_seconds(text: str) -> float:
     try:
         value = float(text)

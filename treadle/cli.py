@@ -14,7 +14,12 @@ import sys
 import time
 from typing import Any, NoReturn
 
-from treadle.budgets import arg_non_negative_seconds, arg_positive_int, arg_positive_seconds
+from treadle.budgets import (
+    arg_non_negative_int,
+    arg_non_negative_seconds,
+    arg_positive_int,
+    arg_positive_seconds,
+)
 from treadle.errors import TreadleError
 from treadle.workdir import DEFAULT_TRACES
 
@@ -87,10 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         "corpus is histories/)",
     )
     s.add_argument(
+        "--shrink-runs",
+        type=arg_non_negative_int,
+        help="candidate runs the shrinker may spend (default 4000; 0: don't shrink)",
+    )
+    s.add_argument(
         "--shrink-time",
         type=arg_non_negative_seconds,
-        default=30.0,
-        help="seconds to spend shrinking (0: don't)",
+        default=300.0,
+        help="safety bound on shrinking, in seconds (0: don't shrink); the budget is --shrink-runs",
     )
     s.add_argument(
         "--check-determinism",
@@ -108,7 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("shrink", help="minimize a trace that shows a violation")
     s.add_argument("trace")
     s.add_argument("--out", help="where to write the shrunk trace (default: overwrite)")
-    s.add_argument("--time", type=float, default=60.0, help="seconds to spend")
+    s.add_argument(
+        "--runs",
+        type=arg_positive_int,
+        default=4000,
+        help="candidate runs to spend (the budget; default 4000)",
+    )
+    s.add_argument(
+        "--time",
+        type=arg_positive_seconds,
+        default=300.0,
+        help="safety bound in seconds (default 300)",
+    )
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("show", help="print a trace's timeline, or a history")
@@ -226,6 +247,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         config=config,
         out=args.out,
         shrink_seconds=args.shrink_time,
+        shrink_runs=args.shrink_runs,
         check_determinism=args.check_determinism,
     )
     if show_progress:
@@ -296,6 +318,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
                 con.print(
                     f"shrunk: {s['from_choices']} -> {s['choices']} choices, "
                     f"{s['from_steps']} -> {s['steps']} steps"
+                    + (
+                        f" ({esc(str(s['message']))})"
+                        if s.get("message") and not s.get("minimal")
+                        else ""
+                    )
                 )
             con.print(f"trace: {esc(result.trace)}")
             con.print(
@@ -358,11 +385,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- shrink
 def cmd_shrink(args: argparse.Namespace) -> int:
     from treadle.runner import load_and_check, replay_command
-    from treadle.shrink import shrink
+    from treadle.shrink import shrink, shrink_report
 
     system, trace = load_and_check(args.trace)
     t0 = time.monotonic()
-    small = shrink(system, trace, max_seconds=args.time, max_attempts=100_000)
+    # Ctrl-C stops the shrinker, which returns the best trace so far: saved and reported
+    small = shrink(system, trace, max_runs=args.runs, max_seconds=args.time)
+    report = shrink_report(small)
     out = args.out or args.trace
     small.save(out)
     assert small.violation is not None
@@ -384,6 +413,8 @@ def cmd_shrink(args: argparse.Namespace) -> int:
         "history_sha256": small.history_sha256,
         "choices": [len(trace.choices), len(small.choices)],
         "steps": [trace.steps, small.steps],
+        "shrink": report,
+        "interrupted": report["stopped"] == "interrupted",
     }
     if args.json:
         print(json.dumps(res, indent=1))
@@ -392,7 +423,9 @@ def cmd_shrink(args: argparse.Namespace) -> int:
             f"shrunk {len(trace.choices)} -> {len(small.choices)} choices, {trace.steps} -> {small.steps} steps; "
             f"still violates {esc(small.violation['property'])}\ntrace: {esc(out)}\nreplay: {esc(res['replay'])}"
         )
-    return EXIT_VIOLATION
+        if not report["minimal"]:
+            _console(stderr=True).print(f"[yellow]{esc(str(report['message']))}[/yellow]")
+    return EXIT_INTERRUPTED if res["interrupted"] else EXIT_VIOLATION  # the best trace is saved
 
 
 # ---------------------------------------------------------------------------------------- show

@@ -50,6 +50,9 @@ def run_once(
     """One run: start, step until ``max_steps``, quiescence or a violation; then final checks."""
     cluster = system.build(config, bug)
     world = World(config, bug, cluster.servers, cluster.clients, chooser, log_steps=log_steps)
+    attach = getattr(chooser, "attach", None)
+    if attach is not None:  # a shrinker's chooser watches every step, forced ones included
+        attach(world)
     invariants = system.invariants
     violation: CheckResult | None = None
     steps = 0
@@ -285,7 +288,8 @@ def explore(
     time_limit: float | None = None,
     config: dict[str, Any] | None = None,
     out: str | None = DEFAULT_TRACES,
-    shrink_seconds: float = 30.0,
+    shrink_seconds: float = 300.0,
+    shrink_runs: int | None = None,
     check_determinism: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
     on_message: Callable[[str], None] | None = None,
@@ -405,16 +409,26 @@ def explore(
         on_message(
             f"found a violation of {v.property} in run {n_runs} (seed {run_seed}); shrinking"
         )
-    from treadle.shrink import shrink
+    from treadle.shrink import DEFAULT_RUNS, shrink, shrink_report
 
+    # the budget is counted in candidate runs (the same trace everywhere); shrink_seconds is a
+    # safety bound only (0: don't shrink)
+    budget = DEFAULT_RUNS if shrink_runs is None else shrink_runs
+    report: dict[str, Any] = {}
     try:
         final = (
-            shrink(sys_obj, raw, max_seconds=shrink_seconds, progress=on_message)
-            if shrink_seconds > 0
+            shrink(sys_obj, raw, max_runs=budget, max_seconds=shrink_seconds, progress=on_message)
+            if shrink_seconds > 0 and budget > 0
             else raw
         )
+        if final is not raw:
+            report = shrink_report(final)
+            if report["stopped"] == "interrupted":
+                interrupted = True
+            if on_message and not report["minimal"]:
+                on_message(str(report["message"]))
     except KeyboardInterrupt:
-        final = raw
+        final, interrupted = raw, True
     assert final.violation is not None
     violation = CheckResult(
         "violation",
@@ -449,6 +463,7 @@ def explore(
             "steps": final.steps,
             "from_choices": len(choices),
             "from_steps": result.steps,
+            **report,
         },
     )
 

@@ -70,6 +70,9 @@ class System:
     checks_read_history: bool = True
     #: what the checks remember along a path (world -> hashable), added to state fingerprints
     fingerprint_ghost: Callable[[World], Any] | None = None
+    #: config keys the shrinker may lower, each to the smallest value worth trying (fewer
+    #: clients, operations, nodes, keys), tried in this order; the run must still violate
+    shrink_config: dict[str, int] = field(default_factory=dict)
 
     def resolve_config(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         config = dict(WORLD_DEFAULTS)

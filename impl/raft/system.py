@@ -188,6 +188,8 @@ system = System(
     },
     invariants=[raft_safety],
     final_checks=[history_safety],
+    # the shrinker may try fewer clients, operations and keys (Figure 8 needs 3 servers)
+    shrink_config={"clients": 1, "ops_per_client": 1, "keys": 1, "nodes": 3},
     steps=600,
     version="2",
     # The small configuration of dfs/bfs/dpor (docs/raft.md, "Exhaustive runs"): an asynchronous

@@ -1,0 +1,122 @@
+"""Shrinking: make a failing trace small while the same property keeps failing.
+
+Structural passes first (:mod:`treadle.shrink.structural`: a smaller configuration, whole
+faults, the causal slice, whole client operations), repeated to a fixpoint; then positional ones
+(:mod:`treadle.shrink.positional`: single steps by event identity, the plain choice list); then
+the structural ones again, until nothing gets smaller. Every candidate is a full replay, so what
+is kept is always a real failing run, and the budget is counted in runs
+(:mod:`treadle.shrink.core`): the same trace shrinks to the same bytes everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from treadle import history as hist
+from treadle.errors import TraceMismatch, TreadleError
+from treadle.shrink import positional, structural
+from treadle.shrink.core import (
+    FIXPOINT,
+    INTERRUPTED,
+    STOP_MESSAGES,
+    OutOfBudget,
+    Shrinker,
+)
+from treadle.system import System
+from treadle.trace import Trace
+
+#: candidate runs a shrink may spend unless told otherwise
+DEFAULT_RUNS = 4000
+#: the wall-time safety bound, in seconds (a bound, not the budget)
+DEFAULT_SECONDS = 300.0
+
+__all__ = ["DEFAULT_RUNS", "DEFAULT_SECONDS", "STOP_MESSAGES", "shrink", "shrink_report"]
+
+
+def _fixpoint(sh: Shrinker) -> None:
+    while True:
+        if any([p(sh) for p in structural.PASSES]):
+            continue  # structural passes again, before any positional one
+        if not any([p(sh) for p in positional.PASSES]):
+            return
+
+
+def shrink(
+    system: System,
+    trace: Trace,
+    max_runs: int = DEFAULT_RUNS,
+    max_seconds: float | None = DEFAULT_SECONDS,
+    progress: Callable[[str], None] | None = None,
+    max_attempts: int | None = None,
+) -> Trace:
+    """Minimize ``trace`` (its configuration, steps, client operations and choices) while the
+    same property keeps failing. Spends at most ``max_runs`` candidate runs (``max_attempts``
+    is its old name); ``max_seconds`` is a safety bound only. Ctrl-C stops it with the best
+    trace so far. ``shrink_report(result)`` says how it ended."""
+    if trace.violation is None:
+        raise TreadleError("this trace records no violation: nothing to shrink towards")
+    if max_attempts is not None:
+        max_runs = max_attempts
+    sh = Shrinker(system, trace, max_runs, max_seconds, progress)
+    prop = sh.prop
+    try:
+        started = sh.start()
+    except OutOfBudget:
+        started = False
+    if not started:
+        raise TraceMismatch(
+            f"trace does not match system {trace.system}: replaying it no longer violates {prop!r}"
+        )
+    try:
+        _fixpoint(sh)
+        sh.stopped = FIXPOINT
+    except OutOfBudget:
+        pass
+    except KeyboardInterrupt:
+        sh.stopped = INTERRUPTED
+    r = sh.best_run
+    assert r is not None and r.violation is not None and sh.stopped is not None
+    extra = dict(trace.extra)
+    extra["shrink"] = {"runs": sh.runs, "stopped": sh.stopped}
+    return Trace(
+        system=trace.system,
+        system_version=trace.system_version,
+        bug=trace.bug,
+        config=sh.cfg,
+        seed=trace.seed,
+        strategy=trace.strategy,
+        steps=sh.steps,
+        choices=sh.choices,
+        violation=_without_timings(r.violation.to_json()),
+        history_sha256=hist.digest(r.history),
+        events=len(r.history),
+        shrunk_from={
+            "choices": len(trace.choices),
+            "steps": trace.steps,
+            "client_ops": sh.original_ops,
+        },
+        extra=extra,
+    )
+
+
+def _without_timings(x: Any) -> Any:
+    """A checker's verdict without the wall time it took (``elapsed_s``): the rest is a pure
+    function of the run, and a shrunk trace must be the same bytes on every machine."""
+    if isinstance(x, dict):
+        return {k: _without_timings(v) for k, v in x.items() if k != "elapsed_s"}
+    if isinstance(x, list):
+        return [_without_timings(v) for v in x]
+    return x
+
+
+def shrink_report(t: Trace) -> dict[str, object]:
+    """How a shrink ended: {"runs", "stopped", "minimal", "message"}."""
+    info = dict(t.extra.get("shrink") or {})
+    stopped = str(info.get("stopped", ""))
+    return {
+        "runs": info.get("runs"),
+        "stopped": stopped,
+        "minimal": stopped == FIXPOINT,
+        "message": STOP_MESSAGES.get(stopped, ""),
+    }

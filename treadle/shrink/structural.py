@@ -1,0 +1,159 @@
+"""Structural passes: remove whole things a person would name, before any positional pass.
+
+* smaller configuration: fewer clients, operations, nodes, keys, where the system declares the
+  key shrinkable (``System.shrink_config``: key -> smallest value worth trying);
+* whole faults: a crash with its restart, a partition with its heal, one dropped or duplicated
+  message (its fate sub-choice back to "deliver");
+* causal slicing: keep only the steps in the happens-before cone of the steps the violation
+  names (:mod:`treadle.shrink.causal`);
+* whole client operations: the step that invoked one and the chain of messages it caused.
+
+Each pass rebuilds the schedule after every kept candidate, since indexes shift.
+"""
+
+from __future__ import annotations
+
+from treadle.shrink import causal
+from treadle.shrink.core import Shrinker
+from treadle.shrink.schedule import Schedule, Step
+
+
+def smaller_config(sh: Shrinker) -> bool:
+    """Lower each shrinkable config key: straight to its floor, else binary search."""
+    changed = False
+    floors = getattr(sh.system, "shrink_config", {})
+    for key in sh.shrink_keys:
+        floor = floors[key]
+        cur = sh.cfg[key]
+        if not isinstance(cur, int) or cur <= floor:
+            continue
+        if _try_config(sh, {**sh.cfg, key: floor}):
+            changed = True
+            continue
+        lo, hi = floor + 1, cur  # hi: the smallest value known to fail
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _try_config(sh, {**sh.cfg, key: mid}):
+                changed = True
+                hi = mid
+            else:
+                lo = mid + 1
+    return changed
+
+
+def _try_config(sh: Shrinker, cfg: dict[str, object]) -> bool:
+    # the best run's schedule, matched by event identity, keeps its meaning best under a new
+    # configuration; the plain choice list is the fallback
+    return sh.try_schedule(sh.schedule(), cfg) or sh.try_choices(list(sh.choices), cfg)
+
+
+def fault_groups(sched: Schedule) -> list[tuple[set[int], list[tuple[int, int]]]]:
+    """Each fault as (steps to delete, (step, sub index) fates to clear), in schedule order."""
+    steps = sched.steps
+    groups: list[tuple[set[int], list[tuple[int, int]]]] = []
+    for i, s in enumerate(steps):
+        if s.key[0] == "fault" and s.key[1] in ("crash", "partition"):
+            closer = (
+                ("fault", "restart", s.key[2]) if s.key[1] == "crash" else ("fault", "heal", None)
+            )
+            drop = {i}
+            for j in range(i + 1, len(steps)):
+                if steps[j].key == closer:
+                    drop.add(j)
+                    break
+            groups.append((drop, []))
+        for k, kind in enumerate(s.kinds):
+            if kind == "fate" and k < len(s.subs) and s.subs[k] in (1, 2):
+                groups.append((set(), [(i, k)]))
+    return groups
+
+
+def _without_faults(
+    sched: Schedule, groups: list[tuple[set[int], list[tuple[int, int]]]]
+) -> Schedule:
+    drop: set[int] = set()
+    clear: dict[int, set[int]] = {}
+    for d, fates in groups:
+        drop |= d
+        for i, k in fates:
+            clear.setdefault(i, set()).add(k)
+    steps: list[Step] = []
+    for i, s in enumerate(sched.steps):
+        if i in drop:
+            continue
+        if i in clear:
+            subs = [0 if k in clear[i] else v for k, v in enumerate(s.subs)]
+            s = Step(s.key, subs, s.kinds, s.node, s.consumed, s.created, s.history)
+        steps.append(s)
+    return Schedule(sched.prelude, steps)
+
+
+def whole_faults(sh: Shrinker) -> bool:
+    """All faults at once, then each fault alone, the last first."""
+    groups = fault_groups(sh.schedule())
+    if not groups:
+        return False
+    if len(groups) > 1 and sh.try_schedule(_without_faults(sh.schedule(), groups)):
+        sh.say("removed every fault")
+        return True
+    changed = False
+    n = len(groups)
+    i = n - 1
+    while i >= 0:
+        groups = fault_groups(sh.schedule())
+        if i < len(groups) and sh.try_schedule(_without_faults(sh.schedule(), [groups[i]])):
+            changed = True
+        i -= 1
+    if changed:
+        sh.say("removed faults")
+    return changed
+
+
+def causal_slice(sh: Shrinker) -> bool:
+    """Drop every step outside the happens-before cone of what the violation names."""
+    assert sh.best_run is not None
+    sched = sh.schedule()
+    v = sh.best_run.violation
+    assert v is not None
+    node_ids = sh.best_run.world.server_ids + sh.best_run.world.client_ids
+    for anchors in causal.anchor_sets(sched, sh.best_run.history, v.details, node_ids):
+        keep = causal.cone(sched, anchors)
+        if len(keep) >= len(sched.steps):
+            continue
+        outside = set(range(len(sched.steps))) - keep
+        if sh.try_schedule(sched.without(outside)):
+            sh.say("causal slice")
+            return True
+        faults = {i for i, s in enumerate(sched.steps) if s.key[0] == "fault"}
+        if outside - faults != outside and sh.try_schedule(sched.without(outside - faults)):
+            sh.say("causal slice")
+            return True
+    return False
+
+
+def whole_client_ops(sh: Shrinker) -> bool:
+    """Delete the steps of one client operation (its invocation and the messages it caused),
+    the last operation first."""
+    changed = False
+    k = len(_invokes(sh)) - 1
+    while k >= 0:
+        invokes = _invokes(sh)
+        if k < len(invokes):
+            sched = sh.schedule()
+            where = causal.step_of_history(sched)
+            if invokes[k] in where and sh.try_schedule(
+                sched.without(causal.message_cone(sched, where[invokes[k]]))
+            ):
+                changed = True
+        k -= 1
+    if changed:
+        sh.say("removed client operations")
+    return changed
+
+
+def _invokes(sh: Shrinker) -> list[int]:
+    assert sh.best_run is not None
+    return [e["index"] for e in sh.best_run.history if e.get("type") == "invoke" and "process" in e]
+
+
+PASSES = (smaller_config, whole_faults, causal_slice, whole_client_ops)
