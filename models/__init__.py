@@ -8,7 +8,7 @@ contract) and add one entry below.
 
 from __future__ import annotations
 
-from models import cas_register, fifo_queue, kv, mutex, register, set, txn_register
+from models import cas_register, fifo_queue, kv, multi_register, mutex, register, set, txn_register
 from models.model import UNKNOWN, Call, Model, by_key
 from models.stream import MODEL as STREAM_MODEL
 
@@ -18,6 +18,7 @@ REGISTRY: dict[str, Model] = {
     "etcd": cas_register.MODEL,  # Porcupine's name for the same model
     "kv": kv.MODEL,
     "txn-register": txn_register.MODEL,
+    "multi-register": multi_register.MODEL,
     "mutex": mutex.MODEL,
     "fifo-queue": fifo_queue.MODEL,
     "set": set.MODEL,

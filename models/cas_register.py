@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, fmt
+from models.model import UNKNOWN, Call, Model, fmt, is_pair
 
 
 def init() -> Any:
@@ -33,6 +33,12 @@ def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
         # the compare fails: no effect; legal only if we do not know it succeeded
         return output is UNKNOWN, state
     return False, state
+
+
+def validate(inp: Call, output: Any) -> str | None:
+    if inp.f == "cas" and not is_pair(inp.value):
+        return f"expected a cas value [old new], got {fmt(inp.value)}"
+    return None
 
 
 def read_only(inp: Call) -> bool:
@@ -57,4 +63,7 @@ MODEL = Model(
     read_only=read_only,
     describe_operation=describe_operation,
     doc="compare-and-set register (etcd/Jepsen conventions), initial value nil",
+    ops=("read", "write", "cas"),
+    validate=validate,
+    default_init="nil (null)",
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, fmt
+from models.model import UNKNOWN, Call, Model, fmt, hashable
 
 
 def init() -> Any:
@@ -38,4 +38,7 @@ MODEL = Model(
     step=step,
     describe_operation=describe_operation,
     doc="FIFO queue: enqueue v / dequeue -> head or nil",
+    ops=("enqueue", "dequeue"),
+    make_state=lambda v: tuple(hashable(x) for x in v) if isinstance(v, list) else hashable(v),
+    default_init="empty ([]); --init [1, 2] starts with 1 at the head",
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, by_key, fmt
+from models.model import UNKNOWN, Call, Model, by_key, fmt, is_pair
 
 
 def init() -> Any:
@@ -46,6 +46,12 @@ def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
             return True, "" if new is None else new
         return output is UNKNOWN, state
     return False, state
+
+
+def validate(inp: Call, output: Any) -> str | None:
+    if inp.f == "cas" and not is_pair(inp.value):
+        return f"expected a cas value [expected new], got {fmt(inp.value)}"
+    return None
 
 
 def read_only(inp: Call) -> bool:
@@ -175,4 +181,7 @@ MODEL = Model(
     explain_unreachable=explain_unreachable,
     describe_operation=describe_operation,
     doc='key-value store: get/put/append/cas/delete, partitioned by key, missing key = ""',
+    ops=("get", "put", "append", "delete", "cas", "read", "write"),
+    validate=validate,
+    default_init='"" (the empty string) for every key',
 )

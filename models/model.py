@@ -48,6 +48,14 @@ Functions (all pure, no I/O):
     later state fits the operation, for counterexamples ("the state is not a prefix of it").
 ``describe_operation(input, output) -> str`` and ``describe_state(state) -> str``
     Short human-readable text for counterexamples.
+``ops`` (optional): the operation names (``f``) the model knows; the checker refuses any other
+    (a typo must not read as "not linearizable"). None: any name.
+``validate(input, output) -> str | None`` (optional): what is wrong with the shape of an
+    operation (``output`` is UNKNOWN for the invoke), e.g. a cas value that is not
+    ``[old new]``; None when it is fine. The checker refuses the history with that text, so
+    ``step`` never meets a value it cannot take.
+``make_state(value) -> state`` (optional): the state for a user's initial value (``--init``,
+    a JSON value); default :func:`hashable`. ``default_init`` says what ``init()`` is, in words.
 """
 
 from __future__ import annotations
@@ -144,3 +152,18 @@ class Model:
     describe_operation: Callable[[Call, Any], str] = describe_call
     describe_state: Callable[[Any], str] = fmt
     doc: str = ""
+    ops: tuple[str, ...] | None = None
+    validate: Callable[[Call, Any], str | None] | None = None
+    make_state: Callable[[Any], Any] | None = None
+    default_init: str = ""
+
+    def with_init(self, value: Any) -> Model:
+        """This model started from the user's initial ``value`` (JSON) instead of ``init()``."""
+        import dataclasses
+
+        state = (self.make_state or hashable)(value)
+        return dataclasses.replace(self, init=lambda: state)
+
+
+def is_pair(v: Any) -> bool:
+    return isinstance(v, tuple) and len(v) == 2

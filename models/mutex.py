@@ -36,4 +36,7 @@ MODEL = Model(
     describe_operation=describe_operation,
     describe_state=describe_state,
     doc="mutex: acquire/release, initially free",
+    ops=("acquire", "release"),
+    make_state=lambda v: bool(v) if isinstance(v, bool) else v == "held",
+    default_init='free (false); --init true or "held" starts it held',
 )

@@ -33,4 +33,6 @@ MODEL = Model(
     step=step,
     read_only=read_only,
     doc="read/write register, initial value nil",
+    ops=("read", "write"),
+    default_init="nil (null)",
 )

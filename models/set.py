@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, fmt
+from models.model import UNKNOWN, Call, Model, fmt, hashable
 
 
 def init() -> Any:
@@ -26,6 +26,13 @@ def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
     return False, state
 
 
+def validate(inp: Call, output: Any) -> str | None:
+    if inp.f == "read" and output is not UNKNOWN and output is not None:
+        if not isinstance(output, tuple | frozenset):
+            return f"expected a read of the set to return a list of elements, got {fmt(output)}"
+    return None
+
+
 def read_only(inp: Call) -> bool:
     return inp.f == "read"
 
@@ -43,4 +50,8 @@ MODEL = Model(
     read_only=read_only,
     describe_operation=describe_operation,
     doc="set: add v / read -> all elements",
+    ops=("add", "read"),
+    validate=validate,
+    make_state=lambda v: frozenset(hashable(x) for x in v) if isinstance(v, list) else hashable(v),
+    default_init="empty ([]); --init [1, 2] starts with those elements",
 )

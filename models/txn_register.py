@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.model import UNKNOWN, Call, Model, fmt
+from models.multi_register import make_state, validate_txn
 
 _READ = ("r", "read")
 _WRITE = ("w", "write")
@@ -70,4 +71,8 @@ MODEL = Model(
     describe_operation=describe_operation,
     describe_state=describe_state,
     doc="atomic multi-register transactions: value [[r|w, key, value], ...]",
+    ops=("txn",),
+    validate=validate_txn,
+    make_state=make_state,
+    default_init="every register nil ({})",
 )

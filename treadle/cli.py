@@ -140,12 +140,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", metavar="HISTORY")
     s.add_argument(
         "--model",
-        help="cas-register, register, kv, ... or a protocol checker: raft, eventstore, breaker ...",
+        help="a linearizability model (register, cas-register, multi-register, kv, mutex, set, "
+        "fifo-queue, ...) or a protocol checker: raft, pbft, eventstore, kv-store, mesh, breaker",
     )
     s.add_argument(
         "--format", default="auto", help="jsonl | edn | porcupine-etcd | porcupine-kv | auto"
     )
     s.add_argument("--timeout", type=float, help="seconds per file; past it the verdict is unknown")
+    s.add_argument(
+        "--init",
+        metavar="VALUE",
+        help="the model's initial state as a JSON (or EDN) literal, e.g. 0 or '{\"x\": 0}'",
+    )
+    s.add_argument("--key", metavar="K", help="check only the operations on key K")
+    s.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="resident memory bound (e.g. 2G); past it the verdict is unknown "
+        "(default: half the machine's RAM)",
+    )
     s.add_argument("--html", metavar="OUT", help="write an HTML page to study the counterexample")
     s.add_argument("--json", action="store_true")
 
@@ -165,13 +178,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(COMMANDS[args.command](args) or 0)
     except TreadleError as e:
-        print(f"error: {e}", file=sys.stderr)
+        text = " ".join(str(e).split())
+        if len(text) > 400:
+            text = f"{text[:340]} ... ({len(text)} characters) ... {text[-40:]}"
+        print(f"error: {text}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception as e:  # last resort: one line, never a traceback (unless asked for)
+        import os
+        import traceback
+
+        if os.environ.get("TREADLE_DEBUG"):
+            traceback.print_exc()
+        what = (
+            "input too deep or too large"
+            if isinstance(e, RecursionError | MemoryError)
+            else "internal error"
+        )
+        text = " ".join(f"{type(e).__name__}: {e}".split())[:500]
+        hint = "" if os.environ.get("TREADLE_DEBUG") else " (TREADLE_DEBUG=1 shows the traceback)"
+        print(f"error: {what}: {text}{hint}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 # ---------------------------------------------------------------------------------------- list

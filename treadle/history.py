@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from treadle.errors import InputError
@@ -69,29 +69,32 @@ def read_jsonl(path: str) -> list[dict[str, Any]]:
 
     Raises :class:`InputError` naming the file and line on bad input.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise InputError(path, None, "no such file") from None
-    except UnicodeDecodeError as e:
-        raise InputError(path, None, f"not UTF-8 text ({e.reason})") from None
-    except OSError as e:
-        raise InputError(path, None, e.strerror or str(e)) from None
-    return parse_jsonl(text, path)
+    from treadle.codecs.source import iter_lines
+
+    return [ev for _, ev in iter_jsonl(iter_lines(path), path)]
 
 
 def parse_jsonl(text: str, path: str = "<history>") -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    lines = text.split("\n")
-    for lineno, line in enumerate(lines, start=1):
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]] + [parts[-1]]
+    return [ev for _, ev in iter_jsonl(enumerate(lines, start=1), path)]
+
+
+def iter_jsonl(
+    lines: Iterable[tuple[int, str]], path: str = "<history>"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, event) for every non-blank line (lines keep their newline, so that a last line
+    without one reads as a truncated file); strict (see :mod:`treadle.codecs.source`)."""
+    from treadle.codecs.source import loads_json
+
+    n = 0
+    for lineno, line in lines:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_json(line, path, lineno)
         except json.JSONDecodeError as e:
-            truncated = lineno == len(lines) and not text.endswith("\n")
-            hint = " (the file looks truncated)" if truncated else ""
+            hint = "" if line.endswith("\n") else " (the file looks truncated)"
             raise InputError(
                 path, lineno, f"expected one JSON object per line, got invalid JSON: {e.msg}{hint}"
             ) from None
@@ -104,6 +107,6 @@ def parse_jsonl(text: str, path: str = "<history>") -> list[dict[str, Any]]:
             )
         if t in CLIENT_TYPES and "process" not in obj:
             raise InputError(path, lineno, f'a client "{t}" event needs a "process" field')
-        obj.setdefault("index", len(events))
-        events.append(obj)
-    return events
+        obj.setdefault("index", n)
+        n += 1
+        yield lineno, obj

@@ -12,12 +12,7 @@ from checkers.linearizability.search import Outcome
 from models.model import Model, fmt
 
 
-def _op_json(op: Operation, model: Model, events: list[dict[str, Any]]) -> dict[str, Any]:
-    def ev_index(pos: int | None) -> Any:
-        if pos is None:
-            return None
-        return events[pos].get("index", pos)
-
+def _op_json(op: Operation, model: Model) -> dict[str, Any]:
     return {
         "id": op.id,
         "process": op.process,
@@ -26,8 +21,9 @@ def _op_json(op: Operation, model: Model, events: list[dict[str, Any]]) -> dict[
         "status": op.status,
         "call": op.call,
         "ret": op.ret,
-        "call_index": ev_index(op.call),
-        "ret_index": ev_index(op.ret),
+        "call_index": op.call_index,
+        "ret_index": op.ret_index if op.ret is not None else None,
+        "line": op.line,
         "describe": model.describe_operation(op.input, op.output),
     }
 
@@ -79,13 +75,15 @@ def _blocked(
 
 
 def build_counterexample(
-    part: list[Operation], model: Model, outcome: Outcome, events: list[dict[str, Any]]
+    part: list[Operation], model: Model, outcome: Outcome, events: Any = None
 ) -> dict[str, Any]:
+    """``part``: the operations of the failing segment; ``events`` is unused (kept for callers
+    of the older signature)."""
     by_id = {o.id: o for o in part}
     key = part[0].input.key if model.partition is not None else None
     prefixes = []
     for path in outcome.longest:
-        st = model.init()
+        st = outcome.start
         steps = []
         linearized = set(path)
         for oid in path:
@@ -152,7 +150,7 @@ def build_counterexample(
     return {
         "model": model.name,
         "partition_key": key,
-        "operations": [_op_json(o, model, events) for o in part],
+        "operations": [_op_json(o, model) for o in part],
         "prefixes": prefixes,
         "expansions": outcome.expansions,
     }

@@ -62,6 +62,10 @@ class Outcome:
     # not linearizable: the longest partial linearizations found (operation ids, in order)
     longest: list[list[int]] = field(default_factory=list)
     states: list[Any] = field(default_factory=list)  # interned states, by id
+    # the state the search started from (for ``longest``: the start of the first path)
+    start: Any = None
+    # with ``collect_ends``: every state a full linearization can end in
+    ends: list[Any] = field(default_factory=list)
 
 
 def search(
@@ -69,18 +73,29 @@ def search(
     model: Model,
     slice_steps: int = 5000,
     keep_longest: int = 3,
+    starts: list[Any] | None = None,
+    collect_ends: bool = False,
 ) -> Generator[int, None, Outcome]:
-    """Search one partition. ``ops`` are in call order. Yields progress; returns an Outcome."""
+    """Search one partition (or one segment of it, see :mod:`.segments`). ``ops`` are in call
+    order. ``starts``: the states it may start in (default: the model's initial state). With
+    ``collect_ends`` the walk goes on past the first full linearization and returns every
+    state one can end in (``Outcome.ends``; linearizable iff there is one). Yields progress;
+    returns an Outcome."""
     read_only = model.read_only
     if read_only is not None:
         ops = [o for o in ops if o.completed or not read_only(o.input)]
     n = len(ops)
     step = model.step
-    init = model.init()
-    states: list[Any] = [init]
-    sid_of: dict[Any, int] = {init: 0}
+    if starts is None:
+        starts = [model.init()]
+    states: list[Any] = []
+    sid_of: dict[Any, int] = {}
+    for st in starts:
+        if st not in sid_of:
+            sid_of[st] = len(states)
+            states.append(st)
     if not any(o.completed for o in ops):
-        return Outcome(True, 0, 0, [], [], states)
+        return Outcome(True, 0, 0, [], [], states, states[0], list(states))
 
     inputs = [o.input for o in ops]
     outputs = [o.output for o in ops]
@@ -170,9 +185,9 @@ def search(
 
     trans: dict[int, int] = {}
     seen: set[tuple[int, int]] = set()
-    # a node: (mask, sid, rp, op, parent)
-    root = (0, 0, 0, -1, None)
-    stack: list[tuple] = [root]
+    # a node: (mask, sid, rp, op, parent); one root per start state, the first on top
+    stack: list[tuple] = [(0, s, 0, -1, None) for s in range(len(states) - 1, -1, -1)]
+    ends: set[int] = set()
     best_depth = -1
     best_nodes: list[tuple] = []
     expansions = 0
@@ -186,12 +201,15 @@ def search(
         while rp < ncomp and mask & ret_bits[rp]:
             rp += 1
         if rp == ncomp:
+            if collect_ends:
+                ends.add(sid)
+                continue
             path = []
             while node[4] is not None:
                 path.append(ops[node[3]].id)
                 node = node[4]
             path.reverse()
-            return Outcome(True, expansions, model_steps, path, [], states)
+            return Outcome(True, expansions, model_steps, path, [], states, states[node[1]])
         expansions += 1
         budget -= 1
         if budget <= 0:
@@ -281,21 +299,30 @@ def search(
                             continue
                 stack.append((cm, t, rp, i, node))
 
+    if ends:
+        return Outcome(
+            True, expansions, model_steps, [], [], states, None, [states[s] for s in sorted(ends)]
+        )
     longest = []
+    start = None
     for node in best_nodes:
         path = []
         while node[4] is not None:
             path.append(ops[node[3]].id)
             node = node[4]
         path.reverse()
+        if start is None:
+            start = node[1]
+        elif node[1] != start:
+            continue  # the report replays every prefix from one start state
         longest.append(path)
-    return Outcome(False, expansions, model_steps, [], longest, states)
+    return Outcome(False, expansions, model_steps, [], longest, states, states[start or 0], [])
 
 
-def replay(ops: list[Operation], model: Model, path: list[int]) -> list[Any]:
+def replay(ops: list[Operation], model: Model, path: list[int], *start: Any) -> list[Any]:
     """The model states along ``path`` (ids into ``ops``): states[k] is the state before
-    path[k], plus the final state."""
-    st = model.init()
+    path[k], plus the final state. ``start``: the state before the first (default: init)."""
+    st = start[0] if start else model.init()
     out = [st]
     for i in path:
         legal, st = model.step(st, ops[i].input, ops[i].output)

@@ -16,27 +16,20 @@ Formats:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from treadle.codecs.jepsen import parse_edn_history, parse_porcupine_etcd, parse_porcupine_kv
+from treadle.codecs.jepsen import (
+    iter_edn_history,
+    iter_porcupine_etcd,
+    iter_porcupine_kv,
+    iter_tuple_form,
+)
+from treadle.codecs.source import head, iter_lines, read_text
 from treadle.errors import InputError
-from treadle.history import parse_jsonl
+from treadle.history import iter_jsonl
 
 FORMATS = ("jsonl", "edn", "porcupine-etcd", "porcupine-kv", "auto")
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise InputError(path, None, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, None, "is a directory, expected a history file") from None
-    except UnicodeDecodeError as e:
-        raise InputError(path, None, f"not UTF-8 text ({e.reason})") from None
-    except OSError as e:
-        raise InputError(path, None, e.strerror or str(e)) from None
 
 
 def detect_format(text: str) -> str:
@@ -53,45 +46,109 @@ def detect_format(text: str) -> str:
             return "edn"
         if s.startswith("{"):
             return "jsonl"
-        if s[0].isdigit() or s.startswith("["):
+        if s[0].isdigit() or s.startswith("[") or s.startswith("-"):
             return "edn"
         break
     return "unknown"
 
 
-def parse_history(text: str, fmt: str = "auto", path: str = "<history>") -> list[dict[str, Any]]:
+def _cannot_tell(path: str) -> InputError:
+    return InputError(
+        path,
+        None,
+        "cannot tell the format; expected JSON Lines, Jepsen EDN or a Porcupine log "
+        "(pass --format jsonl|edn|porcupine-etcd|porcupine-kv)",
+    )
+
+
+def _lines_of(text: str) -> Iterator[tuple[int, str]]:
+    parts = text.split("\n")
+    for i, p in enumerate(parts[:-1], start=1):
+        yield i, p + "\n"
+    yield len(parts), parts[-1]
+
+
+def iter_parsed(
+    text: str, fmt: str = "auto", path: str = "<history>"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, event) for the history in ``text``."""
     if fmt == "auto":
         if not text.strip():
-            return []  # an empty history, whatever its format
+            return  # an empty history, whatever its format
         fmt = detect_format(text)
         if fmt == "unknown":
-            raise InputError(
-                path,
-                None,
-                "cannot tell the format; expected JSON Lines, Jepsen EDN or a Porcupine log "
-                "(pass --format jsonl|edn|porcupine-etcd|porcupine-kv)",
-            )
+            raise _cannot_tell(path)
     if fmt == "jsonl":
-        return parse_jsonl(text, path)
-    if fmt == "edn":
-        return parse_edn_history(text, path)
-    if fmt == "porcupine-etcd":
-        return parse_porcupine_etcd(text, path)
-    if fmt == "porcupine-kv":
-        return parse_porcupine_kv(text, path)
-    raise InputError(path, None, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        yield from iter_jsonl(_lines_of(text), path)
+    elif fmt == "edn":
+        yield from iter_edn_history(text, path)
+    elif fmt == "porcupine-etcd":
+        yield from iter_porcupine_etcd(_lines_of(text), path)
+    elif fmt == "porcupine-kv":
+        yield from iter_porcupine_kv(_lines_of(text), path)
+    else:
+        raise InputError(
+            path, None, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}"
+        )
+
+
+def parse_history(text: str, fmt: str = "auto", path: str = "<history>") -> list[dict[str, Any]]:
+    return [ev for _, ev in iter_parsed(text, fmt, path)]
+
+
+def iter_history(path: str, format: str = "auto") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, event) for every event of the file, read as it goes: line-based formats (JSON
+    Lines, Porcupine logs, the EDN tuple form) are streamed; EDN maps are parsed from the
+    file's text, one op at a time."""
+    fmt = resolve_format(path, format)
+    if fmt == "empty":
+        return
+    if fmt == "jsonl":
+        yield from iter_jsonl(iter_lines(path), path)
+    elif fmt == "porcupine-etcd":
+        yield from iter_porcupine_etcd(iter_lines(path), path)
+    elif fmt == "porcupine-kv":
+        yield from iter_porcupine_kv(iter_lines(path), path)
+    else:
+        yield from iter_parsed(read_text(path), fmt, path)
 
 
 def read_history(path: str, format: str = "auto") -> list[dict[str, Any]]:
     """Read ``path`` (in ``format``, or guessed with ``auto``) as treadle history events."""
-    return parse_history(_read_text(path), format, path)
+    return [ev for _, ev in iter_history(path, format)]
 
 
 def resolve_format(path: str, format: str = "auto") -> str:
-    """The concrete format ``auto`` would pick for ``path`` (or ``format`` itself)."""
+    """The concrete format ``auto`` would pick for ``path`` (or ``format`` itself); ``empty``
+    for a file with nothing but blanks when the format is ``auto``."""
     if format != "auto":
+        if format not in FORMATS:
+            raise InputError(
+                path, None, f"unknown format {format!r}; expected one of {', '.join(FORMATS)}"
+            )
         return format
-    return detect_format(_read_text(path))
+    text = head(path)
+    if not text.strip():
+        # the head is blank: the whole file may still hold something further on
+        for _, line in iter_lines(path):
+            if line.strip():
+                text = line
+                break
+        else:
+            return "empty"
+    fmt = detect_format(text)
+    if fmt == "unknown":
+        raise _cannot_tell(path)
+    return fmt
 
 
-__all__ = ["FORMATS", "detect_format", "parse_history", "read_history", "resolve_format"]
+__all__ = [
+    "FORMATS",
+    "detect_format",
+    "iter_history",
+    "iter_parsed",
+    "iter_tuple_form",
+    "parse_history",
+    "read_history",
+    "resolve_format",
+]

@@ -10,7 +10,10 @@ the next form. Errors raise :class:`EdnError` with the line where the problem is
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+MAX_DEPTH = 100  # collections nest at most this deep (as treadle.codecs.source.MAX_DEPTH)
 
 
 class EdnError(ValueError):
@@ -44,6 +47,7 @@ class Reader:
         self.i = 0
         self.n = len(text)
         self.line = 1
+        self.depth = 0
 
     def skip_ws(self) -> None:
         s, n = self.s, self.n
@@ -72,7 +76,9 @@ class Reader:
         c = s[self.i]
         if c in "([{":
             self.i += 1
+            self._enter()
             items = self._read_seq(_CLOSE[c])
+            self.depth -= 1
             if c == "{":
                 return self._to_map(items)
             return items
@@ -86,6 +92,11 @@ class Reader:
             return self._read_char()
         tok = self._read_token()
         return self._atom(tok)
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise EdnError(self.line, f"values nest deeper than the limit of {MAX_DEPTH} levels")
 
     def _read_seq(self, close: str) -> list[Any]:
         items: list[Any] = []
@@ -170,19 +181,26 @@ class Reader:
         nxt = s[self.i + 1] if self.i + 1 < self.n else ""
         if nxt == "{":
             self.i += 2
+            self._enter()
             items = self._read_seq("}")
+            self.depth -= 1
             try:
                 return frozenset(items)
             except TypeError:
                 return items
         if nxt == "_":
             self.i += 2
+            self._enter()
             self.read()
+            self.depth -= 1
             return self.read()
         if nxt.isalpha():
             self.i += 1
             self._read_token()  # the tag; its value is returned as is
-            return self.read()
+            self._enter()
+            v = self.read()
+            self.depth -= 1
+            return v
         raise EdnError(self.line, f"unknown dispatch '#{nxt}'")
 
     def _read_token(self, allow_empty_delim: bool = False) -> str:
@@ -215,16 +233,23 @@ class Reader:
             try:
                 return int(body)
             except ValueError:
-                pass
+                if body.lstrip("+-").isdigit():
+                    raise EdnError(
+                        self.line, f"integer too long ({len(body)} digits; at most 4300)"
+                    ) from None
             try:
-                return float(body)
+                v = float(body)
             except ValueError:
                 pass
+            else:
+                if not math.isfinite(v):
+                    raise EdnError(self.line, f"non-finite number {tok!r}; expected a finite one")
+                return v
             if "/" in body:  # ratio
                 a, _, b = body.partition("/")
                 try:
                     return int(a) / int(b)
-                except (ValueError, ZeroDivisionError):
+                except (ValueError, ZeroDivisionError, OverflowError):
                     pass
             raise EdnError(self.line, f"expected a number, got {tok!r}")
         return Symbol(tok)

@@ -9,6 +9,7 @@ nemesis operations (``:process :nemesis``) become protocol events ``{"type": "ne
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from treadle.codecs.edn import EdnError, Keyword, Reader, Symbol
@@ -30,16 +31,51 @@ def to_json(v: Any) -> Any:
     return v
 
 
-def _forms(text: str, path: str) -> list[tuple[int, Any]]:
+def _iter_forms(text: str, path: str) -> Iterator[tuple[int, Any]]:
+    """Top-level forms with their line; a top-level vector of op maps is streamed element by
+    element (Knossos and Jepsen write a whole history as one vector)."""
     r = Reader(text)
-    out: list[tuple[int, Any]] = []
     try:
+        r.skip_ws()
+        if r.i < r.n and text[r.i] == "[":
+            start_i, start_line = r.i, r.line
+            r.i += 1
+            r.skip_ws()
+            if r.i < r.n and text[r.i] in "{#":
+                r.depth = 1
+                while True:
+                    r.skip_ws()
+                    if r.i >= r.n:
+                        raise EdnError(
+                            start_line, "expected ']' to close the vector of operations opened here"
+                        )
+                    c = text[r.i]
+                    if c == "]":
+                        r.i += 1
+                        break
+                    if c in ")}":
+                        raise EdnError(r.line, f"expected ']', got {c!r}")
+                    if text.startswith("#_", r.i):
+                        r.i += 2
+                        r.read()
+                        continue
+                    line = r.line
+                    yield line, r.read()
+                r.depth = 0
+                if not r.at_end():
+                    raise EdnError(r.line, "expected end of input after the vector of operations")
+                return
+            r.i, r.line = start_i, start_line
         while not r.at_end():
             line = r.line
-            out.append((line, r.read()))
+            form = r.read()
+            if isinstance(form, list):  # a vector of ops that did not start with a map
+                for m in form:
+                    yield line, m
+            else:
+                yield line, form
     except EdnError as e:
         raise InputError(path, e.line, str(e)) from None
-    return out
 
 
 def _event(
@@ -88,37 +124,63 @@ def _from_map(path: str, line: int, n: int, m: Any) -> dict[str, Any]:
 _LOG_PREFIX = re.compile(r"^\s*(?:INFO\s+jepsen\.util\s+-\s+)?")
 
 
-def parse_edn_history(text: str, path: str = "<history>") -> list[dict[str, Any]]:
-    """Jepsen EDN: op maps (one per line, or one vector of maps) or the tuple/log form."""
-    first = next(
-        (ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(";")),
-        "",
-    )
-    if first and (
+def _first_line(text: str) -> str:
+    """The first line that is neither blank nor a comment (without building a list of lines)."""
+    i = 0
+    while i < len(text):
+        j = text.find("\n", i)
+        if j < 0:
+            j = len(text)
+        s = text[i:j].strip()
+        if s and not s.startswith(";"):
+            return s
+        i = j + 1
+    return ""
+
+
+def _is_tuple_form(first: str) -> bool:
+    return bool(first) and (
         first[0].isdigit()
         or first.startswith("INFO")
         or first.startswith(":nemesis")
         or first.startswith("[:nemesis")
-        or re.match(r"^\[\d", first)
-    ):
-        return _parse_tuple_form(text, path)
-    forms = _forms(text, path)
-    if len(forms) == 1 and isinstance(forms[0][1], list):
-        line = forms[0][0]
-        return [_from_map(path, line, i, m) for i, m in enumerate(forms[0][1])]
-    return [_from_map(path, line, i, m) for i, (line, m) in enumerate(forms)]
+        or re.match(r"^\[-?\d", first) is not None
+    )
 
 
-def _parse_tuple_form(text: str, path: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    for lineno, raw in enumerate(text.split("\n"), start=1):
+def parse_edn_history(text: str, path: str = "<history>") -> list[dict[str, Any]]:
+    """Jepsen EDN: op maps (one per line, or one vector of maps) or the tuple/log form."""
+    return [ev for _, ev in iter_edn_history(text, path)]
+
+
+def iter_edn_history(text: str, path: str = "<history>") -> Iterator[tuple[int, dict[str, Any]]]:
+    first = _first_line(text)
+    if _is_tuple_form(first):
+        yield from iter_tuple_form(enumerate(text.split("\n"), start=1), path)
+        return
+    n = 0
+    for line, m in _iter_forms(text, path):
+        yield line, _from_map(path, line, n, m)
+        n += 1
+
+
+def iter_tuple_form(
+    lines: Iterable[tuple[int, str]], path: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """One op per line: ``process :type :f value [error]``, bracketed or not, optionally after
+    a ``INFO  jepsen.util - `` log prefix. The 5th field is Knossos' error (``:conn-lost``)."""
+    n = 0
+    for lineno, raw in lines:
         s = raw.strip()
         if not s or s.startswith(";"):
             continue
         body = _LOG_PREFIX.sub("", raw, count=1)
         try:
             if body.lstrip().startswith("["):
-                parts = Reader(body).read()
+                r = Reader(body)
+                parts = r.read()
+                if not r.at_end():
+                    raise EdnError(1, "expected one [process :type :f value] tuple per line")
             else:
                 r = Reader(body)
                 parts = []
@@ -126,13 +188,18 @@ def _parse_tuple_form(text: str, path: str) -> list[dict[str, Any]]:
                     parts.append(r.read())
         except EdnError as e:
             raise InputError(path, lineno, str(e)) from None
-        if not isinstance(parts, list) or len(parts) not in (3, 4):
+        if not isinstance(parts, list) or len(parts) not in (3, 4, 5):
             raise InputError(
-                path, lineno, "expected 'process :type :f value' (a tuple of 3 or 4 fields)"
+                path,
+                lineno,
+                "expected 'process :type :f value [error]' (a tuple of 3 to 5 fields)",
             )
-        value = parts[3] if len(parts) == 4 else None
-        events.append(_event(path, lineno, len(events), parts[0], parts[1], parts[2], value, {}))
-    return events
+        value = parts[3] if len(parts) >= 4 else None
+        extra: dict[str, Any] = {}
+        if len(parts) == 5:
+            extra["error"] = to_json(parts[4])
+        yield lineno, _event(path, lineno, n, parts[0], parts[1], parts[2], value, extra)
+        n += 1
 
 
 _ETCD = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+(:\S+)\s+(:\S+)\s+(.*?)\s*$")
@@ -141,14 +208,20 @@ _PAIR = re.compile(r"^\[\s*(-?\d+)\s+(-?\d+)\s*\]$")
 
 
 def parse_porcupine_etcd(text: str, path: str = "<history>") -> list[dict[str, Any]]:
+    return [ev for _, ev in iter_porcupine_etcd(enumerate(text.split("\n"), start=1), path)]
+
+
+def iter_porcupine_etcd(
+    lines: Iterable[tuple[int, str]], path: str = "<history>"
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Porcupine's etcd logs (see ../shared/corpus/porcupine/PROVENANCE.md).
 
     ``:info ... :timed-out`` becomes an ``info`` event (outcome unknown: may take effect at any
     later point, or never, exactly as Porcupine's open-until-EOF op). ``:fail :read :timed-out``
     becomes an ``info`` read (Porcupine: unknown output, always legal, no effect).
     """
-    events: list[dict[str, Any]] = []
-    for lineno, raw in enumerate(text.split("\n"), start=1):
+    n = 0
+    for lineno, raw in lines:
         if not raw.strip():
             continue
         m = _ETCD.match(raw)
@@ -162,8 +235,8 @@ def parse_porcupine_etcd(text: str, path: str = "<history>") -> list[dict[str, A
         if f not in ("read", "write", "cas"):
             raise InputError(path, lineno, f"expected f :read|:write|:cas, got :{f}")
         ev: dict[str, Any] = {
-            "index": len(events),
-            "time": len(events),
+            "index": n,
+            "time": n,
             "type": typ,
             "process": proc,
             "f": f,
@@ -186,8 +259,8 @@ def parse_porcupine_etcd(text: str, path: str = "<history>") -> list[dict[str, A
             )
         if f == "cas" and ev["type"] != "info" and not isinstance(ev["value"], list):
             raise InputError(path, lineno, "expected a cas value [old new]")
-        events.append(ev)
-    return events
+        n += 1
+        yield lineno, ev
 
 
 # the exact shape every line of Porcupine's kv files has; any other line goes through the
@@ -200,23 +273,30 @@ _KV_LINE = re.compile(
 
 def parse_porcupine_kv(text: str, path: str = "<history>") -> list[dict[str, Any]]:
     """Porcupine's kv histories: one EDN map per line with :process :type :f :key :value."""
-    events: list[dict[str, Any]] = []
+    return [ev for _, ev in iter_porcupine_kv(enumerate(text.split("\n"), start=1), path)]
+
+
+def iter_porcupine_kv(
+    lines: Iterable[tuple[int, str]], path: str = "<history>"
+) -> Iterator[tuple[int, dict[str, Any]]]:
     match = _KV_LINE.match
-    for lineno, raw in enumerate(text.split("\n"), start=1):
+    n = 0
+    for lineno, raw in lines:
         m = match(raw)
         if m is not None:
-            n = len(events)
             proc, typ, f, key, value = m.groups()
-            events.append(
+            n += 1
+            yield (
+                lineno,
                 {
-                    "index": n,
-                    "time": n,
+                    "index": n - 1,
+                    "time": n - 1,
                     "type": typ,
                     "process": int(proc),
                     "f": f,
                     "value": value,
                     "key": key,
-                }
+                },
             )
             continue
         if not raw.strip():
@@ -228,7 +308,7 @@ def parse_porcupine_kv(text: str, path: str = "<history>") -> list[dict[str, Any
                 raise EdnError(1, "expected one map per line")
         except EdnError as e:
             raise InputError(path, lineno, str(e)) from None
-        ev = _from_map(path, lineno, len(events), m)
+        ev = _from_map(path, lineno, n, m)
         if ev["type"] not in _TYPES:
             raise InputError(path, lineno, "expected a client operation")
         if ev["f"] not in ("get", "put", "append"):
@@ -238,5 +318,5 @@ def parse_porcupine_kv(text: str, path: str = "<history>") -> list[dict[str, Any
         v = ev.get("value")
         if v is not None and not isinstance(v, str):
             raise InputError(path, lineno, f"expected a string or nil :value, got {v!r}")
-        events.append(ev)
-    return events
+        n += 1
+        yield lineno, ev

@@ -1,0 +1,115 @@
+"""Knossos' ``multi-register``: atomic transactions over a map of registers.
+
+An operation has ``f: "txn"`` and a ``value`` that is a list of micro-operations
+``[f, key, value]``, ``f`` being ``read``/``r`` or ``write``/``w``: ``[[:read :x nil]
+[:write :y 2]]``. The invoke carries nil for each read; the ok completion carries the value
+each read saw. A transaction takes effect atomically, its micro-ops in order.
+
+Knossos' semantics, kept here: a read of nil is no constraint (Knossos writes nil for "not
+known", as in the invoke), and a register never written holds nil unless ``--init`` gives the
+initial map (``--init '{"x": 0, "y": 0}'``; Knossos' ``(multi-register {:x 0 :y 0})``). So with
+an initial map ``{x: 0}``, ``[:read :x 1]`` before any write of 1 is illegal. (``txn-register``
+is the stricter variant where a nil read means the register holds nil.)
+
+State: the registers holding a non-nil value, as a sorted tuple of ``(key, value)`` pairs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.model import UNKNOWN, Call, Model, fmt, hashable
+
+READ = ("read", "r")
+WRITE = ("write", "w")
+
+
+def init() -> Any:
+    return ()
+
+
+def make_state(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f'expected a map of registers to values, e.g. {{"x": 0}}, got {value!r}')
+    regs = {k: hashable(v) for k, v in value.items() if v is not None}
+    return tuple(sorted(regs.items(), key=repr))
+
+
+def validate_txn(inp: Call, output: Any) -> str | None:
+    """Both txn models: the value is a list of [read|write key value] micro-ops, and an ok's
+    list has the same micro-ops (the reads filled in)."""
+    micro = inp.value
+    if not isinstance(micro, tuple) or not all(
+        isinstance(m, tuple) and len(m) == 3 and m[0] in READ + WRITE for m in micro
+    ):
+        return f"expected a txn value: a list of [read|write key value] micro-ops, got {fmt(micro)}"
+    if output is UNKNOWN:
+        return None
+    if (
+        not isinstance(output, tuple)
+        or len(output) != len(micro)
+        or not all(
+            isinstance(o, tuple) and len(o) == 3 and o[:2] == m[:2] for o, m in zip(output, micro)
+        )
+    ):
+        return (
+            f"expected the ok value to be the invoke's micro-ops {fmt(micro)} with the reads "
+            f"filled in, got {fmt(output)}"
+        )
+    return None
+
+
+def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
+    if inp.f != "txn":
+        return False, state
+    regs = dict(state)
+    micro = inp.value
+    seen = output if output is not UNKNOWN else micro
+    changed = False
+    for i, mop in enumerate(micro):
+        f, k = mop[0], mop[1]
+        if f in READ:
+            v = seen[i][2]
+            if v is not None and regs.get(k) != v:
+                return False, state
+        else:
+            v = mop[2]
+            if v is None:
+                if regs.pop(k, None) is not None:
+                    changed = True
+            elif regs.get(k) != v:
+                regs[k] = v
+                changed = True
+    if not changed:
+        return True, state
+    return True, tuple(sorted(regs.items(), key=repr))
+
+
+def read_only(inp: Call) -> bool:
+    return all(m[0] in READ for m in inp.value)
+
+
+def describe_operation(inp: Call, output: Any) -> str:
+    src = inp.value if output is UNKNOWN else output
+    parts = [f"{m[0]} {fmt(m[1])} {fmt(m[2])}" for m in src]
+    return "txn[" + ", ".join(parts) + "]" + (" -> ?" if output is UNKNOWN else "")
+
+
+def describe_state(state: Any) -> str:
+    return "{" + ", ".join(f"{fmt(k)} {fmt(v)}" for k, v in state) + "}"
+
+
+MODEL = Model(
+    name="multi-register",
+    init=init,
+    step=step,
+    read_only=read_only,
+    describe_operation=describe_operation,
+    describe_state=describe_state,
+    doc="Knossos multi-register: txn of [read|write key value] micro-ops; a nil read is no "
+    "constraint",
+    ops=("txn",),
+    validate=validate_txn,
+    make_state=make_state,
+    default_init='every register nil ({}); --init \'{"x": 0, "y": 0}\' gives initial values',
+)
