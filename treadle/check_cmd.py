@@ -168,7 +168,9 @@ def _one_line(text: Any, limit: int = 400) -> str:
     return s
 
 
-def run(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
+def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     fmt = getattr(args, "format", None) or "auto"
     as_json = bool(getattr(args, "json", False))
     try:
