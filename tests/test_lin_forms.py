@@ -65,7 +65,7 @@ def test_keyed_jsonl_violation_names_the_key(tmp_path: Path) -> None:
     assert code == 1
     keys = {k["key"]: k["verdict"] for k in out["results"][0]["keys"]}
     assert keys == {"x": "ok", "y": "violation"}
-    assert "key \"y\"" in out["results"][0]["message"]
+    assert 'key "y"' in out["results"][0]["message"]
     code, out = _run(tmp_path, "k.jsonl", text, "--model", "cas-register", "--key", "x")
     assert code == 0 and out["results"][0]["details"]["operations"] == 1
     code, out = _run(tmp_path, "k.jsonl", text, "--model", "cas-register", "--key", "zz")
@@ -157,7 +157,9 @@ def test_multi_register(tmp_path: Path) -> None:
 
 
 def test_init_must_fit_the_model() -> None:
-    ev = parse_history('{"type":"invoke","process":0,"f":"txn","value":[["r","x",null]]}\n', "jsonl")
+    ev = parse_history(
+        '{"type":"invoke","process":0,"f":"txn","value":[["r","x",null]]}\n', "jsonl"
+    )
     with pytest.raises(TreadleError):
         check_history(ev, "multi-register", init=5)
 

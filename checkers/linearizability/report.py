@@ -85,7 +85,7 @@ def build_counterexample(
     for path in outcome.longest:
         st = outcome.start
         steps = []
-        linearized = set(path)
+        linearized = set(path) | set(outcome.pre)
         for oid in path:
             op = by_id[oid]
             before = st

@@ -66,6 +66,8 @@ class Outcome:
     start: Any = None
     # with ``collect_ends``: every state a full linearization can end in
     ends: list[Any] = field(default_factory=list)
+    # with ``roots``: the operations (ids) already linearized where ``longest`` starts
+    pre: list[int] = field(default_factory=list)
 
 
 def search(
@@ -75,25 +77,29 @@ def search(
     keep_longest: int = 3,
     starts: list[Any] | None = None,
     collect_ends: bool = False,
+    roots: list[tuple[int, Any]] | None = None,
 ) -> Generator[int, None, Outcome]:
     """Search one partition (or one segment of it, see :mod:`.segments`). ``ops`` are in call
     order. ``starts``: the states it may start in (default: the model's initial state). With
     ``collect_ends`` the walk goes on past the first full linearization and returns every
     state one can end in (``Outcome.ends``; linearizable iff there is one). Yields progress;
-    returns an Outcome."""
+    returns an Outcome. ``roots``: instead of ``starts``, (bitset of ``ops`` already
+    linearized, state) pairs to start from (see :mod:`.frontier`)."""
     read_only = model.read_only
     if read_only is not None:
         ops = [o for o in ops if o.completed or not read_only(o.input)]
     n = len(ops)
     step = model.step
-    if starts is None:
-        starts = [model.init()]
+    if roots is None:
+        roots = [(0, st) for st in ([model.init()] if starts is None else starts)]
     states: list[Any] = []
     sid_of: dict[Any, int] = {}
-    for st in starts:
+    root_nodes = []
+    for m0, st in roots:
         if st not in sid_of:
             sid_of[st] = len(states)
             states.append(st)
+        root_nodes.append((m0, sid_of[st], 0, -1, None))
     if not any(o.completed for o in ops):
         return Outcome(True, 0, 0, [], [], states, states[0], list(states))
 
@@ -186,7 +192,7 @@ def search(
     trans: dict[int, int] = {}
     seen: set[tuple[int, int]] = set()
     # a node: (mask, sid, rp, op, parent); one root per start state, the first on top
-    stack: list[tuple] = [(0, s, 0, -1, None) for s in range(len(states) - 1, -1, -1)]
+    stack: list[tuple] = list(reversed(root_nodes))
     ends: set[int] = set()
     best_depth = -1
     best_nodes: list[tuple] = []
@@ -312,11 +318,15 @@ def search(
             node = node[4]
         path.reverse()
         if start is None:
-            start = node[1]
-        elif node[1] != start:
-            continue  # the report replays every prefix from one start state
+            start = node
+        elif node is not start:
+            continue  # the report replays every prefix from one root
         longest.append(path)
-    return Outcome(False, expansions, model_steps, [], longest, states, states[start or 0], [])
+    if start is None:
+        start = root_nodes[0]
+    m0 = start[0]
+    pre = [ops[i].id for i in range(n) if m0 >> i & 1]
+    return Outcome(False, expansions, model_steps, [], longest, states, states[start[1]], [], pre)
 
 
 def replay(ops: list[Operation], model: Model, path: list[int], *start: Any) -> list[Any]:

@@ -17,36 +17,38 @@ one bitset over two million operations every step copies a quarter-megabyte inte
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from checkers.linearizability.frontier import frontier
 from checkers.linearizability.ops import Operation
 from checkers.linearizability.search import Outcome, search
 from models.model import Model
 
 _INF = float("inf")
+# segments longer than this are walked just in time (:mod:`.frontier`), linear in their
+# length for bounded concurrency, instead of by the depth-first search (quadratic there)
+FRONTIER_OPS = 1000
 # on a violation, the report's search re-runs over up to this many operations before the
 # failing segment too, so that the explanation shows how the state came about
 CONTEXT_OPS = 200
 
 
-def cut(ops: list[Operation]) -> list[list[Operation]]:
+def cut(ops: list[Operation]) -> Iterator[list[Operation]]:
     """The partition's operations (in call order) split at every point where none is open."""
-    out: list[list[Operation]] = []
     cur: list[Operation] = []
     horizon: float = -1
     for o in ops:
         if cur and horizon < o.call:
-            out.append(cur)
+            yield cur
             cur = []
         cur.append(o)
         r = _INF if o.ret is None else o.ret
         if r > horizon:
             horizon = r
     if cur:
-        out.append(cur)
-    return out
+        yield cur
 
 
 @dataclass
@@ -72,10 +74,15 @@ def check_partition(
     states: list[Any] = [model.init()]
     expansions = model_steps = 0
     budget = slice_steps
-    last = len(segs) - 1
     recent: deque[tuple[list[Operation], list[Any]]] = deque()  # (segment, its start states)
     recent_ops = 0
-    for k, seg in enumerate(segs):
+    n_segs = 0
+    nxt_seg = next(segs, None)
+    while nxt_seg is not None:
+        seg = nxt_seg
+        nxt_seg = next(segs, None)
+        n_segs += 1
+        is_last = nxt_seg is None
         recent.append((seg, states))
         recent_ops += len(seg)
         while recent_ops - len(recent[0][0]) >= CONTEXT_OPS and len(recent) > 1:
@@ -96,7 +103,26 @@ def check_partition(
             if nxt:
                 states = nxt
                 continue
-        g = search(seg, model, slice_steps, starts=states, collect_ends=k < last)
+        if len(seg) > FRONTIER_OPS:
+            fg = frontier(seg, model, states, slice_steps)
+            while True:
+                try:
+                    next(fg)
+                except StopIteration as stop:
+                    fout = stop.value
+                    break
+                yield expansions + model_steps
+            expansions += fout.expansions
+            model_steps += fout.model_steps
+            if not fout.linearizable:
+                return PartitionOutcome(
+                    False, expansions, model_steps, n_segs, fout.window, fout.outcome
+                )
+            states = fout.ends
+            recent.clear()
+            recent_ops = 0
+            continue
+        g = search(seg, model, slice_steps, starts=states, collect_ends=not is_last)
         while True:
             try:
                 next(g)
@@ -118,7 +144,7 @@ def check_partition(
                         break
                     yield expansions + model_steps
                 if not ctx.linearizable:  # always so; the check keeps a bug from lying
-                    return PartitionOutcome(False, expansions, model_steps, len(segs), window, ctx)
-            return PartitionOutcome(False, expansions, model_steps, len(segs), seg, out)
+                    return PartitionOutcome(False, expansions, model_steps, n_segs, window, ctx)
+            return PartitionOutcome(False, expansions, model_steps, n_segs, seg, out)
         states = out.ends
-    return PartitionOutcome(True, expansions, model_steps, len(segs))
+    return PartitionOutcome(True, expansions, model_steps, n_segs)

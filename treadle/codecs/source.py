@@ -95,6 +95,7 @@ def _float(text: str) -> float:
 
 
 _decoder = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
+_scan = _decoder.scan_once  # the C scanner, without decode()'s two regex matches per call
 
 
 def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
@@ -123,7 +124,13 @@ def loads_json(text: str, path: str, line: int | None) -> Any:
     """Strict JSON: NaN, Infinity, overflowing floats and over-long integers are refused, and
     nesting is bounded by MAX_DEPTH."""
     try:
-        obj = _decoder.decode(text)
+        start = len(text) - len(text.lstrip())
+        try:
+            obj, end = _scan(text, start)
+        except StopIteration as e:
+            raise json.JSONDecodeError("Expecting value", text, e.value) from None
+        if end != len(text) and not text[end:].isspace():
+            raise json.JSONDecodeError("Extra data", text, end)
     except _NotFinite as e:
         raise InputError(
             path, line, f"non-finite number {e}; expected finite JSON numbers (no NaN/Infinity)"

@@ -1,0 +1,201 @@
+"""How `treadle check` scales with the length of a history: time and peak RSS.
+
+Generated cas-register histories (JSON Lines), checked by `treadle check` in a fresh process
+(its peak RSS is the child's ru_maxrss):
+
+* sequential: one operation at a time (no concurrency): linear work is the goal;
+* concurrent: 5 clients, each always busy (an operation invoked as soon as its previous one
+  returns), so that no point of the history is free of open operations;
+
+at 10^4, 10^5 and 10^6 operations, and a 200 MB sequential file (about 2 million operations),
+with the ratio of each figure to the one ten times smaller. Then the shared corpus beside
+Porcupine's figures on this machine (anchor, DESIGN.md): the 102 etcd histories in 312 ms in
+all, the 6 kv histories in 103 ms.
+
+Run under the shared lock:  flock /work/team/bench.lock python3 bench/lin_scaling.py [--quick]
+(``--quick``: 10^4 and 10^5 only, no 200 MB case). Medians of ``--repeat`` runs (default 3;
+the 10^6 and 200 MB cases run once: they take a while and vary little).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "porcupine"
+
+
+def generate(path: Path, n_ops: int, concurrent: bool, seed: int = 1) -> int:
+    """Write a linearizable cas-register history of ``n_ops`` operations; returns its size."""
+    rng = random.Random(seed)
+    value = 0
+    with open(path, "w") as f:
+        w = f.write
+        # the register starts nil: a first write of 0 makes every later read well defined
+        w('{"type":"invoke","process":0,"f":"write","value":0}\n')
+        w('{"type":"ok","process":0,"f":"write","value":0}\n')
+        n_ops -= 1
+        if not concurrent:
+            for i in range(n_ops):
+                p = i % 5
+                r = rng.random()
+                if r < 0.5:
+                    w(f'{{"type":"invoke","process":{p},"f":"read","value":null}}\n')
+                    w(f'{{"type":"ok","process":{p},"f":"read","value":{value}}}\n')
+                elif r < 0.8:
+                    value = rng.randrange(1_000_000)
+                    w(f'{{"type":"invoke","process":{p},"f":"write","value":{value}}}\n')
+                    w(f'{{"type":"ok","process":{p},"f":"write","value":{value}}}\n')
+                else:
+                    new = rng.randrange(1_000_000)
+                    w(f'{{"type":"invoke","process":{p},"f":"cas","value":[{value},{new}]}}\n')
+                    w(f'{{"type":"ok","process":{p},"f":"cas","value":[{value},{new}]}}\n')
+                    value = new
+        else:
+            # 5 busy clients: each op takes effect at some point between its invoke and its
+            # return; returns are emitted in a random order among the open ops
+            open_ops: list[tuple[int, str, str]] = []  # (process, f, ok line)
+            idle = list(range(5))
+            done = 0
+            started = 0
+            while done < n_ops:
+                while idle and started < n_ops:
+                    p = idle.pop()
+                    started += 1
+                    r = rng.random()
+                    if r < 0.5:
+                        # linearized at its invoke: reads the value as of now
+                        w(f'{{"type":"invoke","process":{p},"f":"read","value":null}}\n')
+                        ok = f'{{"type":"ok","process":{p},"f":"read","value":{value}}}\n'
+                    else:
+                        value = rng.randrange(1_000_000)
+                        w(f'{{"type":"invoke","process":{p},"f":"write","value":{value}}}\n')
+                        ok = f'{{"type":"ok","process":{p},"f":"write","value":{value}}}\n'
+                    open_ops.append((p, "", ok))
+                k = rng.randrange(len(open_ops))
+                p, _, ok = open_ops.pop(k)
+                w(ok)
+                idle.append(p)
+                done += 1
+    return path.stat().st_size
+
+
+def run_check(path: Path, model: str = "cas-register") -> dict:
+    """`treadle check --json` in a child process: wall time, that child's peak RSS (wait4's
+    rusage is the child's own), verdict."""
+    cmd = [sys.executable, "-m", "treadle.cli", "check", str(path), "--model", model, "--json"]
+    with tempfile.TemporaryFile("w+") as out:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    res = json.loads(text) if text.strip() else {"results": [{"verdict": "error"}]}
+    return {
+        "wall_s": wall,
+        "peak_mib": usage.ru_maxrss / 1024,
+        "verdict": res["results"][0]["verdict"],
+        "code": p.returncode,
+    }
+
+
+def scaling(quick: bool, repeat: int) -> None:
+    sizes = [10**4, 10**5] if quick else [10**4, 10**5, 10**6]
+    print("## scaling (cas-register, JSON Lines; wall time and peak RSS of `treadle check`)")
+    print(
+        f"{'history':<12}{'ops':>10}{'MB':>8}{'time s':>9}{'x time':>8}{'RSS MiB':>9}"
+        f"{'x RSS':>7}  verdict"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("sequential", "concurrent"):
+            prev = None
+            for n in sizes:
+                path = Path(tmp) / f"{kind}-{n}.jsonl"
+                size = generate(path, n, kind == "concurrent")
+                reps = repeat if n < 10**6 else 1
+                runs = [run_check(path) for _ in range(reps)]
+                t = statistics.median(r["wall_s"] for r in runs)
+                m = statistics.median(r["peak_mib"] for r in runs)
+                rt = f"{t / prev[0]:.1f}" if prev else "-"
+                rm = f"{m / prev[1]:.1f}" if prev else "-"
+                print(
+                    f"{kind:<12}{n:>10}{size / 1e6:>8.1f}{t:>9.2f}{rt:>8}{m:>9.0f}{rm:>7}  "
+                    f"{runs[0]['verdict']}"
+                )
+                prev = (t, m)
+                path.unlink()
+        if not quick:
+            path = Path(tmp) / "sequential-200MB.jsonl"
+            n = 2_000_000
+            size = generate(path, n, False)
+            while size < 200e6:  # top up to 200 MB with the same generator
+                n = int(n * 200e6 / size) + 1000
+                size = generate(path, n, False)
+            r = run_check(path)
+            print(
+                f"{'200 MB seq':<12}{n:>10}{size / 1e6:>8.1f}{r['wall_s']:>9.2f}{'':>8}"
+                f"{r['peak_mib']:>9.0f}{'':>7}  {r['verdict']}  (bound: 2048 MiB)"
+            )
+
+
+def corpus(repeat: int) -> None:
+    if not (CORPUS / "EXPECTED.tsv").exists():
+        print(f"(corpus not at {CORPUS}: skipped)")
+        return
+    sys.path.insert(0, str(ROOT))
+    from checkers.linearizability import check_history
+    from treadle.codecs import read_history
+
+    print("\n## corpus (in-process, reading included), beside Porcupine's figures")
+    for sub, model, fmt, anchor in (
+        ("jepsen", "cas-register", "porcupine-etcd", 312),
+        ("kv", "kv", "porcupine-kv", 103),
+    ):
+        files = sorted((CORPUS / sub).iterdir())
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            for f in files:
+                if sub == "kv" and f.name == "c50-bad.txt":
+                    continue  # Porcupine cannot decide two of its keys in 20 s: timed apart
+                check_history(read_history(str(f), fmt), model, timeout=60)
+            times.append((time.perf_counter() - t0) * 1000)
+        n = len(files) - (1 if sub == "kv" else 0)
+        print(
+            f"{sub:<8} {n:>3} histories: {statistics.median(times):8.0f} ms   "
+            f"(Porcupine: {anchor} ms{' for all 6' if sub == 'kv' else ''})"
+        )
+    f = CORPUS / "kv" / "c50-bad.txt"
+    t0 = time.perf_counter()
+    res = check_history(read_history(str(f), "porcupine-kv"), "kv", timeout=60)
+    print(
+        f"kv/c50-bad.txt: {res.verdict} in {(time.perf_counter() - t0) * 1000:.0f} ms "
+        '(Porcupine: keys "0" and "9" undecided after 20 s each)'
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-corpus", action="store_true")
+    a = ap.parse_args()
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    scaling(a.quick, a.repeat)
+    if not a.no_corpus:
+        corpus(a.repeat)
+
+
+if __name__ == "__main__":
+    main()
