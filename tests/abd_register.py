@@ -27,6 +27,7 @@ from typing import Any
 
 from checkers.linearizability import check_history
 from checkers.result import CheckResult
+from treadle.config import at_most, integer
 from treadle.node import Context, Node
 from treadle.system import Cluster, System
 from treadle.world import World
@@ -160,15 +161,17 @@ system = System(
         "raise-in-handler": "a server raises after raise_after_puts stores",
         "set-order": "clients send in set iteration order (depends on the hash seed)",
     },
+    # a user system declares its keys as the project's do: type, range, default
+    config_keys=[
+        integer("servers", 3, "servers", minimum=1, maximum=9),
+        integer("clients", 2, "clients", minimum=1, maximum=9),
+        integer("ops", 8, "operations per client (write, read, write, ...)"),
+        integer("raise_after_puts", 3, "raise-in-handler: stores before it raises", minimum=1),
+        integer("min_ops", 0, "(a cross-key rule's example) fewest operations per client"),
+    ],
+    config_rules=[at_most("min_ops", "ops")],
     # a slow, reordering network: latencies 1..6 ticks, events within 5 ticks in any order
-    defaults={
-        "servers": 3,
-        "clients": 2,
-        "ops": 8,
-        "raise_after_puts": 3,
-        "latency_max": 6,
-        "window": 5,
-    },
+    defaults={"latency_max": 6, "window": 5},
     final_checks=[linearizable],
     steps=200,
     exhaustive={
@@ -210,6 +213,7 @@ ticker = System(
     name="ticker",
     description="one node whose timer handler raises at tick raise_at (tests)",
     build=lambda c, b: Cluster(servers={"n1": lambda: Ticker(c["raise_at"])}),
-    defaults={"raise_at": 12, "timer_drift": 0},
+    defaults={"timer_drift": 0},
+    config_keys=[integer("raise_at", 12, "the tick whose handler raises", minimum=1)],
     steps=100,
 )

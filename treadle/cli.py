@@ -59,7 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    s = sub.add_parser("list", help="systems with their seeded bugs, and strategies")
+    s = sub.add_parser(
+        "list", help="systems with their seeded bugs, and strategies; SYSTEM: its config keys"
+    )
+    s.add_argument("system", nargs="?", help="show this system's config keys and bugs")
+    s.add_argument(
+        "--config",
+        action="store_true",
+        help="with SYSTEM: every config key, its type, range and default (the default)",
+    )
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser(
@@ -206,9 +214,83 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---------------------------------------------------------------------------------------- list
+def config_table(system: Any) -> list[dict[str, Any]]:
+    """Every key a run of ``system`` reads, by layer, with its type, range and defaults."""
+    from treadle.exhaustive import EXPLORER_SCHEMA
+    from treadle.world import STRATEGY_SCHEMA, WORLD_SCHEMA
+
+    schema = system.schema()
+    resolved = system.resolve_config()
+    own = {k.name for k in system.config_keys}
+    rows = []
+    layers = [("world", WORLD_SCHEMA), ("strategy", STRATEGY_SCHEMA)]
+    layers += [("exhaustive", EXPLORER_SCHEMA)]
+    seen: set[str] = set()
+    for layer, sch in layers:
+        for name in sch.keys:
+            key = EXPLORER_SCHEMA.keys[name] if layer == "exhaustive" else schema.keys[name]
+            default = key.default if layer == "exhaustive" else resolved[name]
+            rows.append({**key.to_json(), "layer": layer, "default": default})
+            seen.add(name)
+    for name, key in schema.keys.items():
+        if name not in seen:
+            layer = "system" if name in own else "system (undeclared)"
+            rows.append({**key.to_json(), "layer": layer, "default": resolved[name]})
+    for row in rows:
+        row["exhaustive_default"] = system.exhaustive.get(row["name"])
+    return rows
+
+
+def cmd_list_system(args: argparse.Namespace) -> int:
+    from treadle.system import get_system
+
+    system = get_system(args.system)
+    rows = config_table(system)
+    rules = [r.text for r in system.schema().rules]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "system": system.name,
+                    "description": system.description,
+                    "bugs": [{"name": b, "description": d} for b, d in sorted(system.bugs.items())],
+                    "config": rows,
+                    "rules": rules,
+                },
+                indent=1,
+            )
+        )
+        return EXIT_OK
+    con = _console()
+    con.print(f"[bold]{esc(system.name)}[/bold]: config keys (--config KEY=VALUE)")
+    width = max(len(r["name"]) for r in rows)
+    layer = None
+    for r in rows:
+        if r["layer"] != layer:
+            layer = r["layer"]
+            con.print(f"\n[bold]{esc(layer)}[/bold]")
+        ex = r["exhaustive_default"]
+        ex_text = "" if ex is None else f", exhaustive {json.dumps(ex)}"
+        con.print(
+            f"  {esc(r['name']).ljust(width)}  {esc(r['type'])} {esc(r['range'])}, "
+            f"default {esc(json.dumps(r['default']))}{esc(ex_text)}"
+            + (f"  [dim]{esc(r['doc'])}[/dim]" if r["doc"] else "")
+        )
+    if rules:
+        con.print("\n[bold]constraints[/bold]: " + esc(", ".join(rules)))
+    if system.bugs:
+        con.print("[bold]seeded bugs[/bold] (--bug): " + esc(", ".join(sorted(system.bugs))))
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from treadle.strategies import EXHAUSTIVE, STRATEGIES
     from treadle.system import all_systems, broken_systems
+
+    if args.system:
+        return cmd_list_system(args)
+    if args.config:
+        raise TreadleError("list --config needs a SYSTEM: treadle list SYSTEM --config")
 
     systems = all_systems()
     broken = broken_systems()

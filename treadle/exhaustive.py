@@ -43,6 +43,7 @@ from typing import Any
 
 from checkers.result import CheckResult
 from treadle import history as hist
+from treadle.config import ConfigError, Schema, integer
 from treadle.errors import TreadleError
 from treadle.node import Context, Storage
 from treadle.system import System
@@ -53,14 +54,19 @@ from treadle.world import Chooser, Pending, World
 #: a window at least this large makes every pending event enabled: the asynchronous model
 ASYNC_WINDOW = 1_000_000
 
+UNBOUNDED = {-1: "unbounded"}
+
 #: explorer bounds that may appear in ``System.exhaustive`` or ``--config`` (not world keys)
-EXPLORER_DEFAULTS: dict[str, Any] = {
-    "max_depth": 200,  # steps per path
-    "max_states": 2_000_000,  # distinct states (dfs/bfs) or executions (dpor)
-    "max_crashes": -1,  # crashes per path, -1 = unbounded (max_down still applies)
-    "max_partitions": -1,  # partitions per path
-    "max_timer_fires": -1,  # timer firings per node per path
-}
+EXPLORER_SCHEMA = Schema(
+    [
+        integer("max_depth", 200, "steps per path", minimum=1),
+        integer("max_states", 2_000_000, "distinct states (dfs/bfs) or executions (dpor)", 1),
+        integer("max_crashes", -1, "crashes per path (max_down still applies)", 0, None, UNBOUNDED),
+        integer("max_partitions", -1, "partitions per path", 0, None, UNBOUNDED),
+        integer("max_timer_fires", -1, "timer firings per node per path", 0, None, UNBOUNDED),
+    ]
+)
+EXPLORER_DEFAULTS: dict[str, Any] = EXPLORER_SCHEMA.defaults()
 
 _DOWN = ("<down>",)
 
@@ -1089,13 +1095,9 @@ def split_config(
     ``exhaustive`` overrides, then the user's."""
     merged = dict(system.exhaustive)
     merged.update(overrides or {})
-    bounds = dict(EXPLORER_DEFAULTS)
-    world_over = {}
-    for k, v in merged.items():
-        if k in EXPLORER_DEFAULTS:
-            bounds[k] = int(v)
-        else:
-            world_over[k] = v
+    bounds_given = {k: v for k, v in merged.items() if k in EXPLORER_SCHEMA}
+    world_over = {k: v for k, v in merged.items() if k not in EXPLORER_SCHEMA}
+    bounds = EXPLORER_SCHEMA.resolve([bounds_given], lambda k: ConfigError(k))  # keys known
     return system.resolve_config(world_over), bounds
 
 

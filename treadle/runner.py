@@ -14,8 +14,9 @@ from typing import Any
 from checkers.result import CheckResult
 from treadle import history as hist
 from treadle.budgets import check_budgets
+from treadle.config import ConfigError
 from treadle.determinism import DeterminismCheck, divergence, run_log
-from treadle.errors import Nondeterminism, TraceMismatch, TreadleError
+from treadle.errors import InputError, Nondeterminism, TraceMismatch, TreadleError
 from treadle.strategies import EXHAUSTIVE, Recorder, Replay, make_strategy
 from treadle.system import System, get_system
 from treadle.trace import Trace, load_trace
@@ -498,7 +499,10 @@ def load_and_check(path: str) -> tuple[System, Trace]:
             f"trace does not match system {system.name}: its config has keys the system does not "
             f"know: {', '.join(sorted(unknown))}"
         )
-    trace.config = {**defaults, **trace.config}
+    try:
+        trace.config = system.resolve_config(trace.config)  # typed and in range, or refused
+    except ConfigError as e:
+        raise InputError(path, None, f"trace {e}") from None
     return system, trace
 
 

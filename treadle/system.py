@@ -11,16 +11,16 @@ The project's own systems are registered the same way a user's are.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from checkers.result import CheckResult
+from treadle.config import ConfigError, Key, Rule, Schema, infer
 from treadle.errors import TreadleError
 from treadle.node import Node
-from treadle.world import WORLD_DEFAULTS
+from treadle.world import STRATEGY_SCHEMA, WORLD_SCHEMA
 
 if TYPE_CHECKING:
     from treadle.world import World
@@ -46,8 +46,13 @@ class System:
     build: Callable[[dict[str, Any], str | None], Cluster]
     #: seeded bugs: name -> what it breaks
     bugs: dict[str, str] = field(default_factory=dict)
-    #: config defaults: the system's own keys, and world keys it wants different
+    #: config defaults: world keys it wants different (and, for a system that does not declare
+    #: ``config_keys``, its own keys, typed by their defaults)
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: the system's own config keys: type, range, default, what it means (:mod:`treadle.config`)
+    config_keys: list[Key] = field(default_factory=list)
+    #: constraints across keys, e.g. ``at_most("election_timeout_min", "election_timeout_max")``
+    config_rules: list[Rule] = field(default_factory=list)
     #: checked after every step (keep them cheap, or incremental)
     invariants: list[WorldCheck] = field(default_factory=list)
     #: checked once at the end of a run (after settling, if settle_steps > 0)
@@ -74,46 +79,36 @@ class System:
     #: clients, operations, nodes, keys), tried in this order; the run must still violate
     shrink_config: dict[str, int] = field(default_factory=dict)
 
+    def schema(self) -> Schema:
+        """World, strategy and system keys (a key the system has in ``defaults`` but does not
+        declare gets the type of its default and no range)."""
+        base = WORLD_SCHEMA + STRATEGY_SCHEMA + Schema(self.config_keys, self.config_rules)
+        undeclared = [infer(k, v) for k, v in self.defaults.items() if k not in base]
+        return base + Schema(undeclared) if undeclared else base
+
     def resolve_config(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        config = dict(WORLD_DEFAULTS)
-        config.update(self.defaults)
-        for key, value in (overrides or {}).items():
-            if key not in config:
-                known = ", ".join(sorted(config))
-                raise TreadleError(
-                    f"unknown config key {key!r} for system {self.name}; known: {known}"
-                )
-            config[key] = coerce(value, config[key], key)
-        return config
+        """The full configuration of a run: defaults, the system's, then ``overrides``
+        (command-line strings are coerced). Every value is checked against its key's type and
+        range, then the rules across keys: a ConfigError names the key, the value and what
+        was expected."""
+        schema = self.schema()
+        return schema.resolve([self.defaults, overrides or {}], self._unknown_key)
+
+    def _unknown_key(self, key: str) -> ConfigError:
+        from treadle.exhaustive import EXPLORER_SCHEMA
+
+        if key in EXPLORER_SCHEMA:
+            return ConfigError(
+                f"config {key} is an exhaustive-search bound: it applies with --strategy "
+                "dfs, bfs or dpor"
+            )
+        known = ", ".join(sorted(self.schema().keys))
+        return ConfigError(f"unknown config key {key!r} for system {self.name}; known: {known}")
 
     def check_bug(self, bug: str | None) -> None:
         if bug is not None and bug not in self.bugs:
             known = ", ".join(sorted(self.bugs)) or "none"
             raise TreadleError(f"unknown bug {bug!r} for system {self.name}; known: {known}")
-
-
-def coerce(value: Any, default: Any, key: str) -> Any:
-    """Turn a command-line string into the type of the default."""
-    if not isinstance(value, str):
-        return value
-    try:
-        if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, str):
-            return value
-        return json.loads(value)
-    except ValueError:
-        raise TreadleError(
-            f"config {key}={value!r}: expected a {type(default).__name__} like {default!r}"
-        ) from None
 
 
 def parse_config_args(items: list[str] | None) -> dict[str, str]:

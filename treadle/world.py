@@ -17,26 +17,44 @@ from bisect import bisect_left, insort
 from collections.abc import Callable
 from typing import Any
 
+from treadle.config import Rule, Schema, at_most, choice, flag, integer, rate
 from treadle.node import Context, Node, Storage
 
-#: World configuration keys and their defaults. A system's defaults override these, and the
+#: World configuration keys: type, range, default. A system's defaults override these, and the
 #: user's ``--config KEY=VALUE`` overrides both.
-WORLD_DEFAULTS: dict[str, Any] = {
-    "ordering": "unordered",  # "unordered" or "fifo" (per link)
-    "latency_min": 1,  # message latency in ticks, drawn per message in [min, max]
-    "latency_max": 3,
-    "window": 2,  # events due within this many ticks of the earliest are enabled
-    "timer_drift": 1,  # a timer fires up to this many ticks early or late
-    "drop_rate": 0.0,  # probability a delivered message is lost instead
-    "duplicate_rate": 0.0,  # probability it is delivered and also sent again
-    "crash_rate": 0.0,  # probability per step of crashing a server (if allowed)
-    "restart_rate": 0.05,  # probability per step of restarting a crashed server
-    "max_down": -1,  # servers down at once; -1 = a minority
-    "partition_rate": 0.0,  # probability per step of splitting the servers in two
-    "heal_rate": 0.05,  # probability per step of healing a partition
-    "torn_writes": False,  # a crash may keep a prefix of a manual_sync node's unsynced writes
-    "pct_depth": 3,  # the PCT strategy's bug depth d
-}
+WORLD_SCHEMA = Schema(
+    [
+        choice("ordering", "unordered", ("unordered", "fifo"), "message order per link"),
+        integer("latency_min", 1, "message latency in ticks, drawn per message in [min, max]"),
+        integer("latency_max", 3, "largest message latency in ticks"),
+        integer("window", 2, "events due within this many ticks of the earliest are enabled"),
+        integer("timer_drift", 1, "a timer fires up to this many ticks early or late"),
+        rate("drop_rate", 0.0, "probability a delivered message is lost instead"),
+        rate("duplicate_rate", 0.0, "probability it is delivered and also sent again"),
+        rate("crash_rate", 0.0, "probability per step of crashing a server"),
+        rate("restart_rate", 0.05, "probability per step of restarting a crashed server"),
+        integer("max_down", -1, "servers down at once", special={-1: "a minority"}),
+        rate("partition_rate", 0.0, "probability per step of splitting the servers in two"),
+        rate("heal_rate", 0.05, "probability per step of healing a partition"),
+        flag("torn_writes", False, "a crash may keep a prefix of unsynced writes"),
+    ],
+    [
+        at_most("latency_min", "latency_max"),
+        Rule(
+            ("drop_rate", "duplicate_rate"),
+            lambda c: c["drop_rate"] + c["duplicate_rate"] <= 1.0,
+            "drop_rate + duplicate_rate <= 1",
+        ),
+    ],
+)
+
+#: Strategy keys (random walk, PCT, swarm read them from the same configuration).
+STRATEGY_SCHEMA = Schema(
+    [integer("pct_depth", 3, "the PCT strategy's bug depth d", minimum=1)],
+)
+
+#: World and strategy keys with their defaults.
+WORLD_DEFAULTS: dict[str, Any] = (WORLD_SCHEMA + STRATEGY_SCHEMA).defaults()
 
 FAULT_KINDS = ("crash", "restart", "partition", "heal")
 _RESERVED = frozenset({"index", "time", "node", "type"})

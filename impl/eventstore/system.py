@@ -12,6 +12,7 @@ from impl.eventstore import aggregates
 from impl.eventstore.client import Client
 from impl.eventstore.projector import Projector
 from impl.eventstore.store import Store
+from treadle.config import Rule, comma_list, flag, integer, text
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -131,24 +132,38 @@ system = System(
             "on top of it (breaks Replay Equivalence)"
         ),
     },
-    defaults={
-        "clients": 3,
-        "ops_per_client": 5,
-        "accounts": 2,
-        "users": 1,
-        "snapshot_every": 3,
-        "think_max": 3,
+    config_keys=[
+        integer("clients", 3, "clients"),
+        integer("ops_per_client", 5, "commands per client"),
+        integer("accounts", 2, "account streams", maximum=26),
+        integer("users", 1, "user streams"),
+        integer("snapshot_every", 3, "a snapshot every this many versions", minimum=1),
+        integer("think_max", 3, "a client pauses up to this many ticks"),
         # workload narrowing (exhaustive runs): fixed commands per client, in order
         # ("deposit,withdraw"), and think=False starts each command at once (no think timer)
-        "script": "",
-        "think": True,
-        "max_amount": 5,
-        "client_timeout": 20,
-        "retries": 2,
-        "conflict_retries": 3,
-        "group_commit_delay": 2,
-        "poll_interval": 10,
-        "poll_limit": 0,
+        text(
+            "script",
+            "",
+            "fixed commands per client",
+            comma_list(*aggregates.ACCOUNT_COMMANDS, *aggregates.USER_COMMANDS),
+        ),
+        flag("think", True, "clients pause before each command"),
+        integer("max_amount", 5, "largest deposit or withdrawal", minimum=1),
+        integer("client_timeout", 20, "ticks a client waits, 0 = wait for the reply"),
+        integer("retries", 2, "client retries after a timeout"),
+        integer("conflict_retries", 3, "client retries after a version conflict"),
+        integer("group_commit_delay", 2, "ticks the store gathers appends before a flush", 1),
+        integer("poll_interval", 10, "ticks between the projector's polls", minimum=1),
+        integer("poll_limit", 0, "the projector's polls, 0 = unbounded"),
+    ],
+    config_rules=[
+        Rule(
+            ("accounts", "users"),
+            lambda c: c["accounts"] + c["users"] >= 1,
+            "accounts + users >= 1",
+        )
+    ],
+    defaults={
         "max_down": 1,
         "crash_rate": 0.01,
         "restart_rate": 0.1,

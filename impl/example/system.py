@@ -6,6 +6,7 @@ from typing import Any
 
 from checkers.result import CheckResult
 from impl.example.node import Client, Server
+from treadle.config import comma_list, flag, integer, text
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -38,16 +39,18 @@ system = System(
     bugs={
         "stale-read": "backups answer reads from their own, possibly lagging, copy: a read can miss an acknowledged write (breaks linearizability)"
     },
-    defaults={
-        "servers": 3,
-        "clients": 3,
-        "ops_per_client": 4,
-        "client_timeout": 25,
+    config_keys=[
+        integer("servers", 3, "servers; n1 is the primary", minimum=1, maximum=15),
+        integer("clients", 3, "clients"),
+        integer("ops_per_client", 4, "operations per client"),
+        integer("client_timeout", 25, "ticks a client waits before retrying", minimum=1),
         # workload narrowing (exhaustive runs): fixed operations per client ("write,read"),
         # values drawn in 0..value_range, think=False invokes at once (no think timer)
-        "script": "",
-        "value_range": 4,
-        "think": True,
+        text("script", "", "fixed operations per client", comma_list("read", "write", "cas")),
+        integer("value_range", 4, "values written are drawn in 0..value_range"),
+        flag("think", True, "clients pause before each operation"),
+    ],
+    defaults={
         "crash_rate": 0.01,
         "restart_rate": 0.05,
         "partition_rate": 0.01,

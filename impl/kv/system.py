@@ -6,6 +6,7 @@ from typing import Any
 
 from checkers.result import CheckResult
 from impl.kv.node import ADMIN, Admin, Client, Server, mode_of
+from treadle.config import at_most, choice, comma_list, flag, integer, text
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -76,28 +77,38 @@ system = System(
         "stale-read-repair": "a read repair overwrites the replica's value even when it is "
         "newer than the repaired one (breaks linearizability and durability)",
     },
-    defaults={
-        "mode": "auto",  # strict | sloppy | auto (strict; sloppy for the no-handoff bug)
-        "servers": 5,
-        "members": 4,  # servers on the ring at the start; the others are spares that may join
-        "replicas": 3,  # N
-        "r": 0,  # 0 = the mode's default (strict: majority of N; sloppy: 1)
-        "w": 0,
-        "vnodes": 8,
-        "clients": 3,
-        "keys": 2,
-        "ops_per_client": 6,
-        "client_timeout": 60,  # <= 0: wait for the reply (exhaustive runs)
+    config_keys=[
+        # auto: strict, except sloppy for the no-handoff bug
+        choice("mode", "auto", ("auto", "strict", "sloppy"), "quorum mode"),
+        integer("servers", 5, "servers, ring members and spares", minimum=1, maximum=32),
+        integer("members", 4, "servers on the ring at the start (the others may join)", 1),
+        integer("replicas", 3, "replicas per key, N", minimum=1),
+        integer("r", 0, "read quorum, 0 = the mode's default (strict: majority; sloppy: 1)"),
+        integer("w", 0, "write quorum, 0 = the mode's default"),
+        integer("vnodes", 8, "virtual nodes per server on the ring", minimum=1),
+        integer("clients", 3, "clients"),
+        integer("keys", 2, "keys the clients use", minimum=1),
+        integer("ops_per_client", 6, "operations per client"),
+        integer("client_timeout", 60, "ticks a client waits, 0 = wait for the reply"),
         # workload narrowing (exhaustive runs): fixed operations per client, in order
         # ("put,get"); think=False invokes each at once (no think timer)
-        "script": "",
-        "think": True,
-        "sloppy_clock": "now",  # now | lamport (exhaustive runs: no time in sloppy versions)
-        "op_timeout": 8,
-        "op_tries": 5,
-        "anti_entropy_interval": 12,
-        "membership_changes": 2,
-        "membership_interval": 15,
+        text("script", "", "fixed operations per client", comma_list("get", "put", "delete")),
+        flag("think", True, "clients pause before each operation"),
+        # exhaustive runs: no time in sloppy versions
+        choice("sloppy_clock", "now", ("now", "lamport"), "clock of sloppy versions"),
+        integer("op_timeout", 8, "ticks a coordinator waits for replicas", minimum=1),
+        integer("op_tries", 5, "coordinator attempts per operation", minimum=1),
+        integer("anti_entropy_interval", 12, "ticks between anti-entropy rounds, 0 = off"),
+        integer("membership_changes", 2, "joins, leaves and replacements per run"),
+        integer("membership_interval", 15, "ticks between membership changes", minimum=1),
+    ],
+    config_rules=[
+        at_most("members", "servers"),
+        at_most("replicas", "members"),
+        at_most("r", "replicas"),
+        at_most("w", "replicas"),
+    ],
+    defaults={
         "crash_rate": 0.01,
         "restart_rate": 0.05,
         "partition_rate": 0.01,

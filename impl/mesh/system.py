@@ -9,8 +9,56 @@ from checkers.breaker import BreakerMonitor
 from checkers.mesh import MeshMonitor, weighted_routing
 from checkers.result import CheckResult
 from impl.mesh.node import REGISTRY, Instance, Proxy, Registry
+from treadle.config import Rule, data, integer, rate
 from treadle.system import Cluster, System
 from treadle.world import World
+
+
+def _is_count(v: Any, least: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _instances(v: Any) -> str | None:
+    ok = isinstance(v, dict) and v and all(_is_count(n, 1) for n in v.values())
+    return None if ok else 'a non-empty mapping of cluster to instance count >= 1, like {"a": 2}'
+
+
+def _routes(v: Any) -> str | None:
+    ok = (
+        isinstance(v, dict)
+        and v
+        and all(
+            isinstance(r, dict) and r and all(_is_count(w, 1) for w in r.values())
+            for r in v.values()
+        )
+    )
+    return None if ok else 'a mapping of path to {cluster: weight >= 1}, like {"/a": {"a": 100}}'
+
+
+def _lb(v: Any) -> str | None:
+    ok = isinstance(v, dict) and all(p in LB_POLICIES for p in v.values())
+    return None if ok else "a mapping of cluster to " + " | ".join(LB_POLICIES)
+
+
+def _mapping_of(what: str) -> Any:
+    def check(v: Any) -> str | None:
+        def fine(x: Any) -> bool:
+            if what.startswith("an integer"):
+                return _is_count(x)
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
+
+        ok = isinstance(v, dict) and all(fine(x) for x in v.values())
+        return None if ok else f"a mapping of instance to {what}"
+
+    return check
+
+
+def _gap(v: Any) -> str | None:
+    ok = isinstance(v, list) and len(v) == 2 and all(_is_count(x) for x in v) and v[0] <= v[1]
+    return None if ok else "[min, max] with 0 <= min <= max"
+
+
+LB_POLICIES = ("round-robin", "least-requests", "p2c")
 
 
 def build(config: dict[str, Any], bug: str | None) -> Cluster:
@@ -82,33 +130,57 @@ system = System(
         ),
         "retry-storm": "retries ignore the retry budget (breaks Retry Budget)",
     },
+    config_keys=[
+        integer("clients", 2, "proxies (each with its client workload)"),
+        data("instances", {"a-v1": 2, "a-v2": 1, "b": 2}, "instances per cluster", _instances),
+        data(
+            "routes",
+            {"/a": {"a-v1": 90, "a-v2": 10}, "/b": {"b": 100}},
+            "weighted routes: path -> cluster -> weight",
+            _routes,
+        ),
+        data(
+            "lb",
+            {"a-v1": "p2c", "a-v2": "round-robin", "b": "least-requests"},
+            "load balancing per cluster",
+            _lb,
+        ),
+        data("slow", {"a-v1-2": 6}, "extra ticks per instance", _mapping_of("an integer >= 0")),
+        data(
+            "error_rate",
+            {"b-2": 0.5, "a-v2-1": 0.2},
+            "failure probability per instance",
+            _mapping_of("a number in [0, 1]"),
+        ),
+        integer("requests_per_client", 30, "requests per proxy"),
+        data("arrival_gap", [1, 4], "ticks between requests, [min, max]", _gap),
+        integer("warmup", 8, "ticks before the first request"),
+        integer("request_timeout", 36, "ticks a request may take in all", minimum=1),
+        integer("attempt_timeout", 10, "ticks one attempt may take", minimum=1),
+        integer("max_attempts", 3, "attempts per request", minimum=1),
+        integer("backoff_base", 2, "retry backoff base, ticks"),
+        integer("retry_budget_ratio", 20, "retries per 100 requests", maximum=100_000),
+        integer("retry_budget_min", 3, "retries always allowed per window"),
+        integer("retry_budget_window", 100, "ticks of the retry budget's window", minimum=1),
+        integer("breaker_failures", 3, "consecutive failures that open, 0 = off"),
+        integer("breaker_window", 6, "calls in the failure-rate window, 0 = off"),
+        integer("breaker_rate", 50, "failure percentage that opens", maximum=100),
+        integer("breaker_min_calls", 6, "calls before the rate counts"),
+        integer("breaker_reset", 20, "ticks Open waits before Half-Open", minimum=1),
+        integer("breaker_half_open", 2, "trial calls admitted in Half-Open", minimum=1),
+        integer("breaker_successes", 2, "successes in Half-Open that close", minimum=1),
+        integer("health_interval", 10, "ticks between health checks, 0 = none"),
+        integer("health_misses", 2, "missed health checks before removal", minimum=1),
+        rate("churn_rate", 0.1, "probability per health check that an instance leaves"),
+    ],
+    config_rules=[
+        Rule(
+            ("routes", "instances"),
+            lambda c: all(cl in c["instances"] for r in c["routes"].values() for cl in r),
+            "every cluster in routes to be in instances",
+        ),
+    ],
     defaults={
-        "clients": 2,
-        "instances": {"a-v1": 2, "a-v2": 1, "b": 2},
-        "routes": {"/a": {"a-v1": 90, "a-v2": 10}, "/b": {"b": 100}},
-        "lb": {"a-v1": "p2c", "a-v2": "round-robin", "b": "least-requests"},
-        "slow": {"a-v1-2": 6},
-        "error_rate": {"b-2": 0.5, "a-v2-1": 0.2},
-        "requests_per_client": 30,
-        "arrival_gap": [1, 4],
-        "warmup": 8,
-        "request_timeout": 36,
-        "attempt_timeout": 10,
-        "max_attempts": 3,
-        "backoff_base": 2,
-        "retry_budget_ratio": 20,
-        "retry_budget_min": 3,
-        "retry_budget_window": 100,
-        "breaker_failures": 3,
-        "breaker_window": 6,
-        "breaker_rate": 50,
-        "breaker_min_calls": 6,
-        "breaker_reset": 20,
-        "breaker_half_open": 2,
-        "breaker_successes": 2,
-        "health_interval": 10,
-        "health_misses": 2,
-        "churn_rate": 0.1,
         "crash_rate": 0.01,
         "restart_rate": 0.05,
         "partition_rate": 0.01,

@@ -116,3 +116,9 @@ system = System(
     },
     symmetric=[["c1", "c2"]],
 )
+
+# declared config keys (type, range, default) live beside the binding
+from impl.pbft.config_keys import CONFIG_KEYS, CONFIG_RULES  # noqa: E402
+
+system.config_keys = CONFIG_KEYS
+system.config_rules = CONFIG_RULES

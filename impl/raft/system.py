@@ -16,6 +16,7 @@ from typing import Any
 from checkers.raft import ServerView, StateChecker, check_history
 from checkers.result import CheckResult
 from impl.raft.node import RaftClient, RaftServer
+from treadle.config import at_most, choice, flag, integer
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -155,30 +156,36 @@ system = System(
     "deduplicating replicated KV store (get/put/append/cas) with retrying clients",
     build=build,
     bugs=BUGS,
-    defaults={
-        "nodes": 3,
-        "clients": 3,
-        "ops_per_client": 5,
-        "keys": 2,
-        "client_timeout": 30,
-        "client_tries": 6,
-        "election_timeout_min": 10,
-        "election_timeout_max": 20,
+    config_keys=[
+        integer("nodes", 3, "Raft servers", minimum=1, maximum=15),
+        integer("clients", 3, "clients"),
+        integer("ops_per_client", 5, "operations per client"),
+        integer("keys", 2, "keys the clients use", minimum=1),
+        integer("client_timeout", 30, "ticks a client waits for a reply", minimum=1),
+        integer("client_tries", 6, "attempts per operation before info", minimum=1),
+        integer("election_timeout_min", 10, "smallest election timeout, ticks", minimum=1),
+        integer("election_timeout_max", 20, "largest election timeout, ticks", minimum=1),
         # false: a fixed election timeout (election_timeout_min), no random draw (exhaustive)
-        "election_jitter": True,
+        flag("election_jitter", True, "draw each election timeout in [min, max]"),
         # only the first k servers stand for election (0: all); a bound for exhaustive runs
-        "election_candidates": 0,
-        "heartbeat_interval": 5,
+        integer("election_candidates", 0, "servers that may stand for election, 0 = all"),
+        integer("heartbeat_interval", 5, "ticks between a leader's AppendEntries", minimum=1),
         # "mixed" (get/put/append/cas drawn per operation) or one of them, always
-        "client_op": "mixed",
+        choice("client_op", "mixed", ("mixed", "get", "put", "append", "cas"), "client ops"),
         # a client pauses 1..this many ticks before an operation (0: no pause)
-        "client_think_max": 10,
+        integer("client_think_max", 10, "a client pauses up to this many ticks, 0 = never"),
         # Off by default: both make leader changes rarer, and the seeded bugs need leader
         # changes with partial replication to show. Switch on with --config prevote=true.
-        "prevote": False,
-        "check_quorum": False,
+        flag("prevote", False, "PreVote (thesis 9.6)"),
+        flag("check_quorum", False, "CheckQuorum (thesis 6.2)"),
         # compact the log into a snapshot every this many applied entries (0: never)
-        "snapshot_every": 6,
+        integer("snapshot_every", 6, "snapshot every this many applied entries, 0 = never"),
+    ],
+    config_rules=[
+        at_most("election_timeout_min", "election_timeout_max"),
+        at_most("election_candidates", "nodes"),
+    ],
+    defaults={
         "crash_rate": 0.01,
         "restart_rate": 0.1,
         "partition_rate": 0.03,

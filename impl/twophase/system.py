@@ -6,6 +6,7 @@ from typing import Any
 
 from checkers.result import CheckResult
 from impl.twophase.node import TM, ResourceManager, TransactionManager
+from treadle.config import integer
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -60,7 +61,7 @@ system = System(
     bugs={
         "commit-without-all-prepared": "the TM may commit once one resource manager has prepared, while another chose to abort (breaks Consistency)",
     },
-    defaults={"rms": 5},
+    config_keys=[integer("rms", 5, "resource managers", minimum=1, maximum=9)],
     invariants=[consistency],
     steps=100,
     exhaustive={
