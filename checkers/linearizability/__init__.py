@@ -135,6 +135,8 @@ def check_operations(
                         spent = time.monotonic() - started
                         grace_until = time.monotonic() + min(1.0, spent)
                 now = time.monotonic()
+                if not still and all(x[0] <= k for x in gens):
+                    continue  # everything is decided: no bound applies any more
                 if deadline is not None and now > deadline:
                     if found is None:
                         stats["stopped"] = f"the {timeout} s timeout"
