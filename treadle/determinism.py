@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,9 +52,24 @@ def other_hash_seeds() -> tuple[str, str]:
 Log = tuple[list[Any], list[str]]
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def run_log(r: RunResult) -> Log:
-    """What two runs must agree on: the step log and the history, byte for byte."""
-    return [list(x) for x in r.world.steps_log], [hist.encode_event(e) for e in r.history]
+    """What two runs must agree on: the step log and the history, byte for byte. Memory
+    addresses in default reprs (``<Msg object at 0x7f...>``) are blanked in the step log: they
+    differ between runs and decide nothing."""
+    steps = [[*x[:4], _ADDRESS.sub(" at 0x?", x[4])] for x in r.world.steps_log]
+    return steps, [hist.encode_event(e) for e in r.history]
+
+
+def log_digest(log: Log) -> str:
+    """A digest of the whole run: the steps taken (which event, at which node, with what) and the
+    history. Two runs can record the same history by different schedules (symmetric nodes),
+    so comparing histories alone would miss a schedule that depends on hash order."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(log, separators=(",", ":")).encode()).hexdigest()
 
 
 def divergence(a: Log, b: Log, first: str = "first run", second: str = "second run") -> str | None:
@@ -129,10 +145,17 @@ class DeterminismCheck:
             raise Nondeterminism(f"seed {seed}: {msg}")
         self.checked_in_process += 1
         if in_sample(self.index) or result.violation is not None:
-            self.batch.append((seed, list(choices), hist.digest(result.history)))
+            self.batch.append((seed, list(choices), log_digest(run_log(result))))
         self.index += 1
         if len(self.batch) >= BATCH or (result.violation is not None and self.batch):
             self.flush()
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "runs_checked_in_process": self.checked_in_process,
+            "runs_checked_in_other_processes": self.checked_out_of_process,
+            "hash_seeds": list(other_hash_seeds()),
+        }
 
     def finish(self) -> None:
         if self.batch:
@@ -259,8 +282,9 @@ def _main(path: str) -> None:
         res = run_once(
             system, job["config"], job["bug"], Replay(r["choices"]), job["steps"], log_steps=True
         )
-        d = hist.digest(res.history)
-        steps_log, history = run_log(res) if d != r["digest"] else ([], [])
+        log = run_log(res)
+        d = log_digest(log)
+        steps_log, history = log if d != r["digest"] else ([], [])
         out.append({"digest": d, "steps_log": steps_log, "history": history})
     json.dump(out, sys.stdout)
 

@@ -15,7 +15,7 @@ from checkers.result import CheckResult
 from treadle import history as hist
 from treadle.budgets import check_budgets
 from treadle.config import ConfigError
-from treadle.determinism import DeterminismCheck, divergence, run_log
+from treadle.determinism import DeterminismCheck, divergence, log_digest, run_log
 from treadle.errors import InputError, Nondeterminism, TraceMismatch, TreadleError
 from treadle.strategies import EXHAUSTIVE, Recorder, Replay, make_strategy
 from treadle.system import System, get_system
@@ -244,6 +244,13 @@ class ExploreResult:
         if self.verdict == "interrupted":
             return f"interrupted after {counts}"
         if self.verdict == "ok":
+            det = self.extra.get("determinism")
+            if det:
+                counts += (
+                    f"; deterministic: {det['runs_checked_in_process']} runs replayed in-process, "
+                    f"{det['runs_checked_in_other_processes']} under PYTHONHASHSEED="
+                    + " and ".join(det["hash_seeds"])
+                )
             return f"no violation: {counts}"
         return f"{self.verdict}: {self.note or ''} ({counts})".replace(":  (", ": (")
 
@@ -357,6 +364,9 @@ def explore(
         interrupted = True
     elapsed = time.monotonic() - start
     seeds = (seed, seed + n_runs - 1) if n_runs else None
+    extra: dict[str, Any] = {}
+    if checker is not None:
+        extra["determinism"] = checker.report()
     if found is None:
         note = None
         if interrupted:
@@ -388,6 +398,7 @@ def explore(
             unknown_runs=unknown_runs,
             interrupted=interrupted,
             note=note,
+            extra=extra,
         )
     run_seed, result, choices = found
     v = result.violation
@@ -466,6 +477,7 @@ def explore(
             "from_steps": result.steps,
             **report,
         },
+        extra=extra,
     )
 
 
@@ -543,7 +555,7 @@ def _check_determinism(
         raise Nondeterminism(msg)
     if cross_process:
         check = DeterminismCheck(system, cfg, bug, steps)
-        check.batch.append((0, list(choices), hist.digest(a.history)))
+        check.batch.append((0, list(choices), log_digest(run_log(a))))
         check.flush()
 
 
