@@ -26,7 +26,7 @@ from treadle.errors import Nondeterminism, TreadleError
 from treadle.strategies import Replay
 
 if TYPE_CHECKING:
-    from treadle.runner import RunResult
+    from treadle.run import RunResult
     from treadle.system import System
 
 #: every one of the first FIRST_RUNS runs is replayed in other processes...
@@ -135,7 +135,7 @@ class DeterminismCheck:
 
     def check(self, seed: int, result: RunResult, choices: list[int]) -> None:
         """``result`` was run with ``log_steps=True`` from ``choices``."""
-        from treadle.runner import run_once
+        from treadle.run import run_once
 
         again = run_once(
             self.system, self.cfg, self.bug, Replay(list(choices)), self.steps, log_steps=True
@@ -172,7 +172,7 @@ class DeterminismCheck:
             for (seed, choices, digest), (other_digest, other_log) in zip(batch, got):
                 if other_digest == digest:
                     continue
-                from treadle.runner import run_once
+                from treadle.run import run_once
 
                 here = run_once(
                     self.system, self.cfg, self.bug, Replay(list(choices)), self.steps, True
@@ -274,7 +274,7 @@ def _main(path: str) -> None:
     for p in reversed(job["sys_path"]):
         if p not in sys.path:
             sys.path.insert(0, p)
-    from treadle.runner import run_once
+    from treadle.run import run_once
 
     system = _load_system(job["where"])
     out = []

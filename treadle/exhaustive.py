@@ -698,13 +698,13 @@ def _fact(n: int) -> int:
 
 
 def _handler_exception(world: World, e: Exception) -> CheckResult:
-    from treadle.runner import _handler_exception as h
+    from treadle.run import _handler_exception as h
 
     return h(world, e)
 
 
 def _run_check(check: Callable[[World], CheckResult | None], w: World) -> CheckResult | None:
-    from treadle.runner import _run_check as rc
+    from treadle.run import _run_check as rc
 
     return rc(check, w)
 
@@ -1129,15 +1129,10 @@ def explore_exhaustive(
     compare: bool = True,
 ) -> Any:
     """Exhaustive exploration (``dfs``, ``bfs`` or ``dpor``) of the system's small exhaustive
-    config. Returns a :class:`treadle.runner.ExploreResult`; ``extra`` holds ``complete``,
+    config. Returns a :class:`treadle.outcome.ExploreResult`; ``extra`` holds ``complete``,
     ``states``, ``executions``, ``depth`` and, for dpor, the reduction against plain DFS."""
-    from treadle.runner import (
-        ExploreResult,
-        replay_command,
-        run_once,
-        save_new_trace,
-        trace_filename,
-    )
+    from treadle.outcome import ExploreResult, replay_command, save_new_trace, trace_filename
+    from treadle.run import run_once
     from treadle.strategies import Replay
 
     if strategy not in ("dfs", "bfs", "dpor"):

@@ -1,14 +1,11 @@
-"""Runs: one run, exploration, replay, and the determinism self-check (shrinking: treadle.shrink)."""
+"""Exploration, replay and the determinism self-check of a trace (one run: treadle.run; what an
+exploration reports: treadle.outcome; shrinking: treadle.shrink)."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import sysconfig
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from checkers.result import CheckResult
@@ -16,276 +13,49 @@ from treadle import history as hist
 from treadle.budgets import check_budgets
 from treadle.config import ConfigError
 from treadle.determinism import DeterminismCheck, divergence, log_digest, run_log
-from treadle.errors import InputError, Nondeterminism, TraceMismatch, TreadleError
+from treadle.errors import InputError, Nondeterminism, TraceMismatch
+from treadle.exhaustive import explore_exhaustive
+from treadle.outcome import (
+    ExploreResult,
+    replay_command,
+    save_new_trace,
+    trace_filename,
+)
+from treadle.run import (  # noqa: F401  (re-exported: treadle.runner was their home)
+    HANDLER_EXCEPTION,
+    CheckerError,
+    RunResult,
+    _handler_exception,
+    _run_check,
+    node_frame,
+    replay_trace,
+    run_once,
+)
 from treadle.strategies import EXHAUSTIVE, Recorder, Replay, make_strategy
 from treadle.system import System, get_system
 from treadle.trace import Trace, load_trace
-from treadle.workdir import DEFAULT_TRACES, reserve_unique
-from treadle.world import Chooser, World
+from treadle.workdir import DEFAULT_TRACES
 
-#: the property an exception raised by node code violates
-HANDLER_EXCEPTION = "handler exception"
-
-
-@dataclass
-class RunResult:
-    world: World
-    steps: int
-    violation: CheckResult | None
-    unknown: CheckResult | None = None
-
-    @property
-    def history(self) -> list[dict[str, Any]]:
-        return self.world.history
-
-
-def run_once(
-    system: System,
-    config: dict[str, Any],
-    bug: str | None,
-    chooser: Chooser,
-    max_steps: int,
-    log_steps: bool = False,
-    stop: Callable[[], bool] | None = None,
-) -> RunResult:
-    """One run: start, step until ``max_steps``, quiescence or a violation; then final checks."""
-    cluster = system.build(config, bug)
-    world = World(config, bug, cluster.servers, cluster.clients, chooser, log_steps=log_steps)
-    attach = getattr(chooser, "attach", None)
-    if attach is not None:  # a shrinker's chooser watches every step, forced ones included
-        attach(world)
-    invariants = system.invariants
-    violation: CheckResult | None = None
-    steps = 0
-    try:
-        world.start()
-        step = world.step
-        while steps < max_steps:
-            if not step():
-                break
-            steps += 1
-            for inv in invariants:
-                r = _run_check(inv, world)
-                if r is not None and r.verdict == "violation":
-                    violation = r
-                    break
-            if violation is not None:
-                break
-    except CheckerError:
-        raise
-    except Exception as e:
-        if world._current is None:
-            raise  # the harness itself failed: not the node's fault
-        # the step whose handler raised was taken (World.apply counts it first): a replay of
-        # ``steps`` steps must run it again
-        steps = world.step_count
-        violation = _handler_exception(world, e)  # node code raised: a bug in the node
-    unknown: CheckResult | None = None
-    if violation is None:
-        try:
-            if system.settle_steps:
-                world.settle(system.settle_steps)
-        except Exception as e:
-            if world._current is None:
-                raise
-            violation = _handler_exception(world, e)
-    if violation is None:
-        for check in system.final_checks:
-            r = _run_check(check, world)
-            if r is None:
-                continue
-            if r.verdict == "violation":
-                violation = r
-                break
-            if r.verdict == "unknown" and unknown is None:
-                unknown = r
-    return RunResult(world, steps, violation, unknown)
-
-
-class CheckerError(TreadleError):
-    """A check raised an exception: a bug in the checker or its wiring, not in the system."""
-
-
-def _run_check(check: Callable[[World], CheckResult | None], world: World) -> CheckResult | None:
-    try:
-        return check(world)
-    except Exception as e:
-        name = getattr(check, "__qualname__", repr(check))
-        tb = traceback.extract_tb(e.__traceback__)
-        where = f" at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno}" if tb else ""
-        raise CheckerError(f"check {name} raised {type(e).__name__}: {e}{where}") from e
-
-
-_HARNESS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_STDLIB_DIR = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
-
-
-def node_frame(e: BaseException) -> traceback.FrameSummary | None:
-    """The innermost frame of the traceback that is the node's own code (not the harness, not the
-    standard library): where a person starts reading. The innermost frame if there is none."""
-    tb = traceback.extract_tb(e.__traceback__)
-    for fr in reversed(tb):
-        path = os.path.abspath(fr.filename)
-        if not path.startswith(_HARNESS_DIR) and not path.startswith(_STDLIB_DIR):
-            return fr
-    return tb[-1] if tb else None
-
-
-def _handler_exception(world: World, e: Exception) -> CheckResult:
-    frame = node_frame(e)
-    node = world._current or "the harness"
-    text = str(e)
-    if len(text) > 500:
-        text = text[:497] + "..."
-    details: dict[str, Any] = {
-        "exception": type(e).__name__,
-        "exception_message": text,
-        "node": node,
-        "step": world.step_count,
-        "time": world.now,
-    }
-    where = ""
-    if frame is not None:
-        details["frame"] = {
-            "file": os.path.basename(frame.filename),
-            "line": frame.lineno,
-            "function": frame.name,
-            "code": (frame.line or "").strip(),
-        }
-        where = f" in {frame.name} ({os.path.basename(frame.filename)}:{frame.lineno})"
-        if frame.line:
-            where += f": {frame.line.strip()}"
-    return CheckResult.violation(
-        HANDLER_EXCEPTION,
-        f"{node} raised {type(e).__name__}: {text}{where}, at step {world.step_count}, "
-        f"time {world.now}",
-        **details,
-    )
-
-
-def replay_trace(system: System, trace: Trace, log_steps: bool = False) -> RunResult:
-    return run_once(
-        system, trace.config, trace.bug, Replay(trace.choices), trace.steps, log_steps=log_steps
-    )
+__all__ = [
+    "HANDLER_EXCEPTION",
+    "CheckerError",
+    "ExploreResult",
+    "ReplayResult",
+    "RunResult",
+    "check_determinism",
+    "explore",
+    "load_and_check",
+    "node_frame",
+    "replay",
+    "replay_command",
+    "replay_trace",
+    "run_once",
+    "save_new_trace",
+    "trace_filename",
+]
 
 
 # ---------------------------------------------------------------------------------------- explore
-@dataclass
-class ExploreResult:
-    verdict: str  # ok | violation | unknown | interrupted
-    system: str
-    bug: str | None
-    strategy: str
-    seed: int
-    runs: int
-    events: int
-    steps: int
-    elapsed_s: float
-    #: first and last seed of the runs that completed (None when none did)
-    seeds: tuple[int, int] | None
-    violation: CheckResult | None = None
-    trace: str | None = None
-    replay: str | None = None
-    history_sha256: str | None = None
-    unknown_runs: int = 0
-    interrupted: bool = False
-    shrunk: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: why the verdict is unknown or interrupted, in words
-    note: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict == "ok"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "system": self.system,
-            "bug": self.bug,
-            "strategy": self.strategy,
-            "seed": self.seed,
-            "seeds": list(self.seeds) if self.seeds else None,
-            "runs": self.runs,
-            "events": self.events,
-            "steps": self.steps,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "violation": (
-                {
-                    "property": self.violation.property,
-                    "message": self.violation.message,
-                    "details": self.violation.details,
-                }
-                if self.violation
-                else None
-            ),
-            "trace": self.trace,
-            "replay": self.replay,
-            "history_sha256": self.history_sha256,
-            "unknown_runs": self.unknown_runs,
-            "interrupted": self.interrupted,
-            "shrunk": self.shrunk,
-            "note": self.note,
-            **self.extra,
-        }
-
-    def seeds_text(self) -> str:
-        return f"seeds {self.seeds[0]}..{self.seeds[1]}" if self.seeds else "no seeds"
-
-    def summary(self) -> str:
-        if self.violation is not None:
-            return (
-                f"violation of {self.violation.property}: {self.violation.message}\n"
-                f"trace: {self.trace}\nreplay: {self.replay}"
-            )
-        counts = (
-            f"{self.runs} runs ({self.seeds_text()}), {self.events} events, {self.elapsed_s:.1f} s"
-        )
-        if self.verdict == "interrupted":
-            return f"interrupted after {counts}"
-        if self.verdict == "ok":
-            det = self.extra.get("determinism")
-            if det:
-                counts += (
-                    f"; deterministic: {det['runs_checked_in_process']} runs replayed in-process, "
-                    f"{det['runs_checked_in_other_processes']} under PYTHONHASHSEED="
-                    + " and ".join(det["hash_seeds"])
-                )
-            return f"no violation: {counts}"
-        return f"{self.verdict}: {self.note or ''} ({counts})".replace(":  (", ": (")
-
-    def assert_ok(self, allow_incomplete: bool = False) -> None:
-        """For pytest: raise AssertionError unless the exploration ran and found nothing: a
-        violation (with the replay command), an unknown verdict, an interrupted run, or an
-        exhaustive search that hit a bound (unless ``allow_incomplete``) all fail."""
-        if self.verdict != "ok":
-            raise AssertionError(self.summary())
-        if not allow_incomplete and self.extra.get("complete") is False:
-            raise AssertionError(
-                f"exhaustive search incomplete: {self.extra.get('summary', '')} "
-                "(raise the bounds, or call assert_ok(allow_incomplete=True))"
-            )
-
-
-def replay_command(path: str) -> str:
-    return f"treadle replay {shlex.quote(path)}"
-
-
-def trace_filename(system: str, bug: str | None, prop: str, seed: int) -> str:
-    slug = "".join(c if c.isalnum() else "-" for c in prop.lower()).strip("-")
-    while "--" in slug:
-        slug = slug.replace("--", "-")
-    return f"{bug or 'nobug'}-{slug}-seed{seed}.json"
-
-
-def save_new_trace(trace: Trace, out: str, filename: str) -> str:
-    """Save ``trace`` as ``out/<system>/<filename>`` under a name no file has yet (``-2``, ``-3``
-    ... appended when taken); inside ``.treadle/`` the folder gets its ``.gitignore``."""
-    path = reserve_unique(os.path.join(out, trace.system, filename))
-    trace.save(path)
-    return path
-
-
 def explore(
     system: str | System,
     bug: str | None = None,
@@ -312,9 +82,7 @@ def explore(
     sys_obj = get_system(system) if isinstance(system, str) else system
     sys_obj.check_bug(bug)
     if strategy in EXHAUSTIVE:
-        from treadle.exhaustive import explore_exhaustive
-
-        return explore_exhaustive(  # type: ignore[no-any-return]
+        return explore_exhaustive(
             sys_obj,
             bug=bug,
             strategy=strategy,

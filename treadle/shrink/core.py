@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from treadle.runner import RunResult, run_once
+from treadle.run import RunResult, run_once
 from treadle.shrink.schedule import Schedule, ScheduleRecorder, ScheduleReplay
 from treadle.strategies import Replay
 from treadle.system import System
