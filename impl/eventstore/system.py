@@ -175,6 +175,8 @@ system = System(
     final_checks=[settled_log_and_projection, snapshot_replay],
     settle_steps=200,
     steps=300,
+    # the shrinker may try fewer clients, operations, accounts and users
+    shrink_config={"clients": 1, "ops_per_client": 1, "accounts": 1, "users": 0},
     version="2",
     # The smallest workload that reaches the single-client bugs: one client deposits once
     # (two events, a snapshot at version 2), at most one crash. Asynchronous world (every

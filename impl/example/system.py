@@ -58,6 +58,8 @@ system = System(
         "duplicate_rate": 0.02,
     },
     final_checks=[linearizable],
+    # the shrinker may try fewer clients, operations and servers
+    shrink_config={"clients": 1, "ops_per_client": 1, "servers": 1},
     steps=400,
     # The smallest workload that reaches stale-read: one client writes, then reads (a read at
     # the backup outside the write's quorum misses the acknowledged write). Asynchronous world

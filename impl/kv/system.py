@@ -117,6 +117,17 @@ system = System(
         "duplicate_rate": 0.01,
     },
     final_checks=[audit, linearizable],
+    # the shrinker may try fewer clients, operations, keys, ring changes and nodes (replicas
+    # before members before servers: N <= members <= servers)
+    shrink_config={
+        "clients": 1,
+        "ops_per_client": 1,
+        "keys": 1,
+        "membership_changes": 0,
+        "replicas": 1,
+        "members": 1,
+        "servers": 1,
+    },
     settle_steps=400,
     steps=500,
     version="2",

@@ -188,6 +188,8 @@ system = System(
     },
     invariants=[mesh_invariants],
     final_checks=[weights_honoured],
+    # the shrinker may try fewer clients and requests
+    shrink_config={"clients": 1, "requests_per_client": 1},
     steps=600,
     version="1",
     exhaustive={

@@ -35,10 +35,15 @@ __all__ = ["DEFAULT_RUNS", "DEFAULT_SECONDS", "STOP_MESSAGES", "shrink", "shrink
 
 
 def _fixpoint(sh: Shrinker) -> None:
+    """Run the passes in order; after any pass that made progress start again from the first
+    (structural) one, so cheap, large cuts are retried before costly, small ones. Ends when a
+    whole round changes nothing: no single pass can make the trace smaller."""
+    passes = structural.PASSES + positional.PASSES
     while True:
-        if any([p(sh) for p in structural.PASSES]):
-            continue  # structural passes again, before any positional one
-        if not any([p(sh) for p in positional.PASSES]):
+        for p in passes:
+            if p(sh):
+                break
+        else:
             return
 
 

@@ -2,8 +2,8 @@
 
 Every candidate is a full run (from a choice list or a schedule, under the best configuration or
 a smaller one); it is kept only if it violates the same property and is *simpler*: smaller in
-the order (system's shrinkable config values, steps, client operations, number of choices, the
-choices themselves). Every kept candidate is strictly smaller in a well-founded order, so the
+the order (steps, settling included; client operations; the system's shrinkable config values, number of choices,
+the choices themselves). Every kept candidate is strictly smaller in a well-founded order, so the
 passes reach a fixpoint. The budget is counted in candidate runs, so the result is the same on
 every machine; a wall-time cap exists only as a safety bound.
 """
@@ -74,6 +74,10 @@ class Shrinker:
         self.best_run: RunResult | None = None
         self._schedule: Schedule | None = None
         self.original_ops = 0
+        #: shrinkable config values (in shrink_keys order) that did not fail
+        self.failed_configs: set[tuple[Any, ...]] = set()
+        #: plain candidates already run and rejected: (choices, steps), under the best config
+        self._rejected: set[tuple[tuple[int, ...], int]] = set()
 
     # ------------------------------------------------------------------ budget
     def spend(self) -> None:
@@ -88,7 +92,8 @@ class Shrinker:
     # ------------------------------------------------------------------ order
     def key(self, cfg: dict[str, Any], r: RunResult, choices: list[int]) -> tuple[Any, ...]:
         weight = tuple(cfg[k] for k in self.shrink_keys)
-        return (weight, r.steps, client_ops(r.history), len(choices), choices)
+        # every step a reader walks through: the run's and, after it, settling and audits
+        return (r.world.step_count, client_ops(r.history), weight, len(choices), choices)
 
     @property
     def best_key(self) -> tuple[Any, ...]:
@@ -128,6 +133,8 @@ class Shrinker:
         assert r is not None
         if self.key(cfg, r, choices) >= self.best_key:
             return False
+        if cfg is not self.cfg:
+            self._rejected.clear()  # judged under another configuration
         self.cfg, self.best_run, self.choices, self.steps = cfg, r, choices, r.steps
         self._schedule = None
         return True
@@ -135,10 +142,19 @@ class Shrinker:
     def try_choices(
         self, choices: list[int], cfg: dict[str, Any] | None = None, steps: int | None = None
     ) -> bool:
+        same_cfg = cfg is None or cfg is self.cfg
         cfg = self.cfg if cfg is None else cfg
+        steps = self.steps if steps is None else steps
+        memo = (tuple(trim(list(choices))), steps)
+        if same_cfg and memo in self._rejected:
+            return False
         rep = Replay(choices)
-        r = self._run(rep, cfg, self.steps if steps is None else steps)
-        return self._offer(cfg, r, trim(list(choices[: rep.pos])))
+        r = self._run(rep, cfg, steps)
+        if self._offer(cfg, r, trim(list(choices[: rep.pos]))):
+            return True
+        if same_cfg:  # runs are deterministic and the best only gets smaller: rejected for good
+            self._rejected.add(memo)
+        return False
 
     def try_schedule(self, sched: Schedule, cfg: dict[str, Any] | None = None) -> bool:
         cfg = self.cfg if cfg is None else cfg

@@ -109,10 +109,10 @@ def lower_step_bound(sh: Shrinker) -> bool:
 
 
 PASSES = (
+    lower_step_bound,
     delete_steps,
     clear_sub_choices,
+    lower_values,
     delete_choice_chunks,
     zero_choice_chunks,
-    lower_values,
-    lower_step_bound,
 )

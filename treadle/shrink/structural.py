@@ -43,8 +43,15 @@ def smaller_config(sh: Shrinker) -> bool:
 
 def _try_config(sh: Shrinker, cfg: dict[str, object]) -> bool:
     # the best run's schedule, matched by event identity, keeps its meaning best under a new
-    # configuration; the plain choice list is the fallback
-    return sh.try_schedule(sh.schedule(), cfg) or sh.try_choices(list(sh.choices), cfg)
+    # configuration; the plain choice list is the fallback. A configuration that failed is not
+    # tried again in later rounds (it seldom starts to fail later, and rounds are many).
+    tried = tuple(cfg[k] for k in sh.shrink_keys)
+    if tried in sh.failed_configs:
+        return False
+    if sh.try_schedule(sh.schedule(), cfg) or sh.try_choices(list(sh.choices), cfg):
+        return True
+    sh.failed_configs.add(tried)
+    return False
 
 
 def fault_groups(sched: Schedule) -> list[tuple[set[int], list[tuple[int, int]]]]:
