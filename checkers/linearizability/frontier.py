@@ -56,12 +56,6 @@ def frontier(
 ) -> Generator[int, None, FrontierOutcome]:
     step = model.step
     read_only = model.read_only
-    evs: list[tuple[int, int]] = []
-    for i, o in enumerate(ops):
-        evs.append((o.call, i))
-        if o.ret is not None:
-            evs.append((o.ret, ~i))
-    evs.sort()
     slot_of: dict[int, int] = {}
     free: list[int] = []
     next_slot = 0
@@ -73,8 +67,17 @@ def frontier(
     returns = 0
     snapshots: deque[tuple[int, frozenset, dict[int, int]]] = deque(maxlen=3)
     snapshots.append((-1, frozenset(configs), {}))
-    for pos, i in evs:
-        if i >= 0:
+    # events in history order without a list of them: invokes come in call order, returns from
+    # a heap of the open operations' return positions
+    n = len(ops)
+    k = 0
+    rets: list[tuple[int, int]] = []
+    while k < n or rets:
+        if k < n and (not rets or ops[k].call < rets[0][0]):
+            i = k
+            k += 1
+            if ops[i].ret is not None:
+                heapq.heappush(rets, (ops[i].ret, i))
             if free:
                 b = heapq.heappop(free)
             else:
@@ -85,7 +88,7 @@ def frontier(
             if not ops[i].completed:
                 info_bits |= 1 << b
             continue
-        i = ~i
+        pos, i = heapq.heappop(rets)
         b = slot_of.pop(i)
         bit = 1 << b
         items = list(open_ops.items())

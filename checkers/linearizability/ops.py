@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 from models.model import UNKNOWN, Call, Model, hashable
@@ -42,13 +43,23 @@ class Operation:
     call: int  # position of the invoke event in the history
     ret: int | None  # position of the completion; None: may take effect at any time after call
     status: str  # "ok" | "info" (crashed/timed out) | "pending" (never completed) | "fail"
-    call_index: Any = None  # the invoke event's "index" field (what reports show)
-    ret_index: Any = None
+    # the events' "index" fields (what reports show), None when equal to the position (the
+    # usual case: millions of operations need not hold two more integers each)
+    _call_index: Any = None
+    _ret_index: Any = None
     line: int | None = None  # the invoke's line in the file, when read from one
 
     @property
     def completed(self) -> bool:
         return self.ret is not None
+
+    @property
+    def call_index(self) -> Any:
+        return self.call if self._call_index is None else self._call_index
+
+    @property
+    def ret_index(self) -> Any:
+        return self.ret if self._ret_index is None else self._ret_index
 
 
 def _h(v: Any) -> Any:
@@ -182,7 +193,7 @@ def _pair(
                     f"{pre}unknown f {f!r} for model {name}; expected one of "
                     f"{', '.join(ops_known)}",
                 )
-            inp = Call(f, _h(value), _h(key))
+            inp = Call(intern(f), _h(value), _h(key))
             if validate is not None:
                 problem = validate(inp, UNKNOWN)
                 if problem:
@@ -228,7 +239,9 @@ def _pair(
             )
         if op.input.key is None and key is not None:
             op.input = op.input._replace(key=_h(key))
-        op.ret_index = ev.get("index", pos)
+        ri = ev.get("index", pos)
+        if ri != pos:
+            op._ret_index = ri
         if t == "ok":
             op.status = "ok"
             op.ret = pos

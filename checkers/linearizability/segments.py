@@ -33,6 +33,7 @@ FRONTIER_OPS = 1000
 # on a violation, the report's search re-runs over up to this many operations before the
 # failing segment too, so that the explanation shows how the state came about
 CONTEXT_OPS = 200
+CONTEXT_MAX_EXPANSIONS = 500
 
 
 def cut(ops: list[Operation]) -> Iterator[list[Operation]]:
@@ -133,7 +134,10 @@ def check_partition(
         expansions += out.expansions
         model_steps += out.model_steps
         if not out.linearizable:
-            if len(recent) > 1:  # the report's search, with the segments before as context
+            # the report's search, with the segments before as context; skipped when the
+            # failing segment alone was a long search (it is context enough, and the search
+            # would only be repeated)
+            if len(recent) > 1 and out.expansions <= CONTEXT_MAX_EXPANSIONS:
                 window = [o for s, _ in recent for o in s]
                 g = search(window, model, slice_steps, starts=recent[0][1])
                 while True:
