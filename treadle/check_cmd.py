@@ -241,7 +241,12 @@ def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
         print(json.dumps({"results": results, "counts": counts}, default=repr), file=out)
     if html and html_items:
         try:
-            _html(html, html_items)
+            if name not in models.REGISTRY:  # a protocol checker: the study page's protocol view
+                from treadle.study.history_view import write_protocol_pages
+
+                write_protocol_pages(html_items, html, name)
+            else:
+                _html(html, html_items)
         except OSError as e:
             print(f"error: {html}: cannot write the HTML report ({e.strerror})", file=err)
             return 2

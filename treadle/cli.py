@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("replay", help="replay a trace: same history byte for byte, checks re-run")
     s.add_argument("trace")
     s.add_argument("--history", metavar="OUT", help="also write the history as JSONL")
+    s.add_argument("--html", metavar="OUT", help="also write the study page (one HTML file)")
     s.add_argument("--check-determinism", action="store_true")
     s.add_argument("--json", action="store_true")
 
@@ -143,6 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="print a trace's timeline, or a history")
     s.add_argument("path")
     s.add_argument("--limit", type=int, default=0, help="show at most this many lines (0: all)")
+    s.add_argument(
+        "--html", metavar="OUT", help="write the study page: chart, step scrubber, node states"
+    )
+    s.add_argument(
+        "--format",
+        default="table",
+        choices=("table", "otlp", "shiviz", "perfetto", "jsonl", "edn"),
+        help="table (default); otlp (OpenTelemetry JSON, for Jaeger/Grafana), shiviz, "
+        "perfetto (Chrome trace events), jsonl or edn (the client history)",
+    )
+    s.add_argument("-o", "--output", metavar="FILE", help="write the --format export here")
+    s.add_argument(
+        "--node", action="append", metavar="ID", help="only the steps of this node (repeatable)"
+    )
+    s.add_argument("--around", type=int, metavar="STEP", help="only steps near STEP")
+    s.add_argument(
+        "--window", type=int, default=10, help="steps either side of --around (default 10)"
+    )
+    s.add_argument("--state", action="store_true", help="add node state columns (a trace)")
+    s.add_argument("--json", action="store_true", help="print the page's data as one object")
 
     s = sub.add_parser("check", help="check histories (recorded by treadle or any real system)")
     s.add_argument("files", nargs="+", metavar="HISTORY")
@@ -458,6 +479,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise TreadleError(msg)
     if args.history:
         hist.write_jsonl(args.history, r.run.history)
+    if args.html:
+        from treadle.study import write_page
+
+        write_page(args.trace, args.html)
     v = r.run.violation
     verdict = "violation" if v else ("unknown" if r.run.unknown else "ok")
     recorded = r.trace.violation
@@ -478,6 +503,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "reproduces_recorded_violation": bool(
             v and recorded and recorded.get("property") == v.property
         ),
+        "html": args.html,
     }
     if args.json:
         print(json.dumps(out, indent=1))
@@ -492,6 +518,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             )
         else:
             con.print(f"[green]{verdict}[/green]: no property violated")
+        if args.html:
+            con.print(f"study page: {esc(args.html)}")
     return {"ok": EXIT_OK, "violation": EXIT_VIOLATION, "unknown": EXIT_UNKNOWN}[verdict]
 
 
@@ -543,10 +571,9 @@ def cmd_shrink(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------- show
 def cmd_show(args: argparse.Namespace) -> int:
-    from treadle.show import show
+    from treadle.study.command import show_command
 
-    show(args.path, limit=args.limit, console=_console())
-    return EXIT_OK
+    return show_command(args, _console())
 
 
 # ---------------------------------------------------------------------------------------- check, prove

@@ -66,6 +66,13 @@ class Node:
         """
         return None
 
+    def describe(self) -> dict[str, Any] | None:
+        """Optional: this node's state for a person (the study page's state panel), as a dict
+        of named fields. A dict-valued field is shown as chips keyed by its keys (a log keyed
+        by index, so that the entry a verdict names is highlighted). The default (None) shows
+        the node's public attributes instead."""
+        return None
+
 
 class DeterministicRandom:
     """A node's randomness. Every draw is a choice of the world's strategy, so it is recorded,

@@ -42,10 +42,13 @@ def run_once(
     max_steps: int,
     log_steps: bool = False,
     stop: Callable[[], bool] | None = None,
+    world_cls: type[World] = World,
 ) -> RunResult:
-    """One run: start, step until ``max_steps``, quiescence or a violation; then final checks."""
+    """One run: start, step until ``max_steps``, quiescence or a violation; then final checks.
+    ``world_cls``: a World subclass that observes the run (the study page records sends,
+    timers and node states with one)."""
     cluster = system.build(config, bug)
-    world = World(config, bug, cluster.servers, cluster.clients, chooser, log_steps=log_steps)
+    world = world_cls(config, bug, cluster.servers, cluster.clients, chooser, log_steps=log_steps)
     attach = getattr(chooser, "attach", None)
     if attach is not None:  # a shrinker's chooser watches every step, forced ones included
         attach(world)
@@ -158,7 +161,15 @@ def _handler_exception(world: World, e: Exception) -> CheckResult:
     )
 
 
-def replay_trace(system: System, trace: Trace, log_steps: bool = False) -> RunResult:
+def replay_trace(
+    system: System, trace: Trace, log_steps: bool = False, world_cls: type[World] = World
+) -> RunResult:
     return run_once(
-        system, trace.config, trace.bug, Replay(trace.choices), trace.steps, log_steps=log_steps
+        system,
+        trace.config,
+        trace.bug,
+        Replay(trace.choices),
+        trace.steps,
+        log_steps=log_steps,
+        world_cls=world_cls,
     )

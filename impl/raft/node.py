@@ -125,6 +125,14 @@ def command_json(cmd: tuple | None) -> list | None:
     return [client, seq, f, key, list(value) if isinstance(value, tuple) else value]
 
 
+def _command_text(cmd: tuple | None) -> str:
+    if cmd is None:
+        return "no-op"
+    client, seq, f, key, value = cmd
+    arg = "" if value is None else f" {value!r}"
+    return f"{f} {key}{arg} ({client}#{seq})"
+
+
 # ---------------------------------------------------------------------------------------- server
 class RaftServer(Node):
     def __init__(self) -> None:
@@ -179,6 +187,30 @@ class RaftServer(Node):
             frozenset(self.next_index.items()) if role == LEADER else None,
             frozenset(self.match_index.items()) if role == LEADER else None,
         )
+
+    def describe(self) -> dict[str, Any]:
+        """For the study page: Figure 2's state, the log keyed by index."""
+        d: dict[str, Any] = {
+            "role": self.role + (" (pre-candidate)" if self.pre_candidate else ""),
+            "term": self.current_term,
+            "voted_for": self.voted_for,
+            "leader": self.leader_id,
+            "commit_index": self.commit_index,
+            "last_applied": self.last_applied,
+            "log": {
+                str(self.snap_index + i + 1): f"t{e.term} {_command_text(e.command)}"
+                for i, e in enumerate(self.log)
+            },
+        }
+        if self.snap_index:
+            d["snapshot"] = f"up to index {self.snap_index} (term {self.snap_term})"
+        if self.role == CANDIDATE:
+            d["votes"] = sorted(self.votes)
+        if self.role == LEADER:
+            d["next_index"] = dict(sorted(self.next_index.items()))
+            d["match_index"] = dict(sorted(self.match_index.items()))
+        d["kv"] = dict(sorted(self.kv.items()))
+        return d
 
     def on_start(self, ctx: Context) -> None:
         s = ctx.storage

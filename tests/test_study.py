@@ -1,0 +1,126 @@
+"""The study page's data and exports, without a browser: every saved counterexample renders,
+the recorded run is the replayed one, the exports are in their viewers' formats."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+
+import pytest
+
+from treadle.cli import main
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HISTORIES = os.path.join(HERE, "..", "histories")
+FIGURE8 = os.path.join(HISTORIES, "raft", "figure8-leader-completeness-seed94.json")
+LOCAL_READ = os.path.join(HISTORIES, "raft", "local-read-linearizability-seed0.json")
+
+
+@pytest.fixture(scope="module")
+def figure8():
+    from treadle.study.extract import study_trace
+
+    return study_trace(FIGURE8)
+
+
+def test_recording_world_gives_the_recorded_history(figure8):
+    from treadle import history as hist
+    from treadle.trace import load_trace
+
+    assert hist.digest(figure8.run.history) == load_trace(FIGURE8).history_sha256
+
+
+def test_every_message_and_step_is_accounted_for(figure8):
+    d = figure8.data
+    taken = {s["msg"]: s["step"] for s in d["steps"] if s.get("msg") is not None}
+    for m in d["messages"]:
+        assert m["sent"] <= (m["taken"] if m["taken"] is not None else d["meta"]["steps"])
+        assert taken.get(m["id"]) == m["taken"]
+        assert m["fate"] in (
+            "delivered",
+            "duplicated",
+            "dropped",
+            "lost (down)",
+            "lost (partition)",
+            "in flight",
+        )
+    # a message taken while its receiver is down is lost, and drawn as lost
+    for s in d["steps"]:
+        if s.get("fate") == "lost (down)":
+            assert any(sp["node"] == s["node"] and sp["from"] <= s["step"] for sp in d["down"])
+    assert [s["step"] for s in d["steps"]] == list(range(1, d["meta"]["steps"] + 1))
+
+
+def test_state_deltas_rebuild_every_snapshot(figure8):
+    from treadle.study.extract import state_at
+
+    for step in range(0, len(figure8.world.rec_states), 7):
+        assert state_at(figure8.data, step) == json.loads(
+            json.dumps(figure8.world.rec_states[step])
+        )
+
+
+def test_figure8_verdict_names_the_leader_and_the_wrong_commit(figure8):
+    v = figure8.data["verdict"]
+    assert v["property"] == "Leader Completeness"
+    assert v["step"] == 192 and not v["final"]
+    assert set(v["refs"]["nodes"]) == {"n1", "n2"}
+    rel = {(r["step"], r["lane"], r["text"].split()[0]) for r in v["related"]}
+    assert (192, "n1", "became-leader") in rel  # the later leader without the entry
+    assert (173, "n2", "commit") in rel  # the earlier, wrong commit (term 4, index 3 >= 1)
+
+
+def test_describe_is_what_the_state_panel_shows(figure8):
+    from treadle.study.extract import state_at
+
+    st = state_at(figure8.data, 192)
+    assert st["n1"]["role"] == "leader" and st["n1"]["term"] == 6
+    assert st["n1"]["log"]["1"].startswith("t3 ")
+    assert st["n2"] == {"status": "down"}
+    assert state_at(figure8.data, 173)["n2"]["commit_index"] == 3
+
+
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob(os.path.join(HISTORIES, "*", "*.json"))), ids=os.path.basename
+)
+def test_every_saved_trace_renders(path, tmp_path):
+    if os.path.getsize(path) > 0 and "weak-quorum" in path:
+        pass  # the largest (3001 steps) renders too; bench/study_page.py times it
+    out = tmp_path / "p.html"
+    from treadle.study import write_page
+
+    write_page(path, str(out))
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    # self-contained: no external script, stylesheet, image or font
+    assert not re.search(r"""<(script|link|img)[^>]+(src|href)=""", text)
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
+    data = json.loads(
+        re.search(r'<script type="application/json" id="study-data">(.*?)</script>', text, re.S)
+        .group(1)
+        .replace("<\\/", "</")
+    )
+    assert data["verdict"] is not None and data["verdict"]["verdict"] == "violation"
+    assert data["verdict"]["step"] is not None
+
+
+def test_show_terminal_filters_and_marks_the_violation(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "220")
+    assert (
+        main(["show", FIGURE8, "--node", "n1", "--around", "192", "--window", "3", "--state"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "✖ 192" in out and "Leader Completeness fails here" in out
+    assert "n1 (changed)" in out
+    steps = [int(m) for m in re.findall(r"^(?:✖ )?(\d+)\s", out, re.M)]
+    assert steps and all(189 <= s <= 192 for s in steps)
+    assert main(["show", FIGURE8, "--node", "n9"]) == 2
+    assert "no such node" in capsys.readouterr().err
+
+
+def test_show_json_is_one_object(capsys):
+    assert main(["show", FIGURE8, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["format"] == "treadle-study/1" and data["verdict"]["step"] == 192

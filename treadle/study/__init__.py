@@ -1,0 +1,21 @@
+"""Study a counterexample: a self-contained HTML page per trace (:func:`write_page`), exports to
+the viewers people use (:mod:`treadle.study.exports`), and the terminal view's filters."""
+
+from __future__ import annotations
+
+from treadle.history import atomic_write
+
+
+def trace_page(path: str) -> str:
+    """The study page of the trace at ``path``, as HTML text."""
+    from treadle.study.extract import study_trace
+    from treadle.study.page import render_page
+
+    st = study_trace(path)
+    return render_page(st.data, st.run.violation)
+
+
+def write_page(trace_path: str, out: str) -> str:
+    """Replay ``trace_path`` and write its study page to ``out``; returns ``out``."""
+    atomic_write(out, trace_page(trace_path))
+    return out
