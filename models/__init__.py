@@ -8,7 +8,17 @@ contract) and add one entry below.
 
 from __future__ import annotations
 
-from models import cas_register, fifo_queue, kv, multi_register, mutex, register, set, txn_register
+from models import (
+    cas_register,
+    fifo_queue,
+    kv,
+    multi_register,
+    mutex,
+    numbered_log,
+    register,
+    set,
+    txn_register,
+)
 from models.model import UNKNOWN, Call, Model, by_key
 from models.stream import MODEL as STREAM_MODEL
 
@@ -23,6 +33,7 @@ REGISTRY: dict[str, Model] = {
     "fifo-queue": fifo_queue.MODEL,
     "set": set.MODEL,
     "stream": STREAM_MODEL,
+    "numbered-log": numbered_log.MODEL,
 }
 
 __all__ = ["REGISTRY", "UNKNOWN", "Call", "Model", "by_key"]

@@ -17,7 +17,12 @@ Properties:
   and no repeat.
 * **Liveness** (bounded, :func:`check_liveness`): once the network is synchronous and at most f
   replicas are faulty, every request a correct replica received is executed by at least f+1
-  correct replicas (enough for the client's f+1 matching replies).
+  correct replicas (enough for the client's f+1 matching replies), unless it was superseded: a
+  later request of the same client was executed by f+1 correct replicas while this one was not
+  (timestamps make it impossible to execute afterwards; the client gave up on it).
+
+What the clients saw (Result Validity, linearizability against the numbered-log service) is
+:mod:`checkers.pbft.clients`; :func:`check_history` runs it after the replicas' checks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from checkers.pbft.clients import check_clients
 from checkers.result import CheckResult
 
 AGREEMENT = "Agreement"
@@ -152,18 +158,24 @@ def safety_invariant(world: Any) -> CheckResult | None:
 
 
 def check_history(events: Iterable[dict[str, Any]], timeout: float | None = None) -> CheckResult:
-    """Agreement, Validity and Execution Order over a recorded history."""
+    """Agreement, Validity and Execution Order over a recorded history, then what the clients
+    saw (:mod:`checkers.pbft.clients`: Result Validity, linearizability against the service)."""
     evs = list(events)
     mon = SafetyMonitor()
     r = mon.feed(evs)
     if r is not None:
         return r
+    seen = check_clients(evs, timeout=timeout)
+    if seen.verdict != "ok":
+        return seen
     return CheckResult.passed(
         "PBFT safety",
         f"Agreement, Validity and Execution Order hold over {mon.executions} executions by "
-        f"correct replicas ({len(mon.decided)} sequence numbers).",
+        f"correct replicas ({len(mon.decided)} sequence numbers); the clients' accepted results "
+        f"are valid and linearizable ({seen.message}).",
         executions=mon.executions,
         sequence_numbers=len(mon.decided),
+        clients=seen.details,
     )
 
 
@@ -188,8 +200,20 @@ def check_liveness(events: Iterable[dict[str, Any]], f: int) -> CheckResult | No
         elif kind == "execute" and e.get("request") is not None:
             c, t, op = e["request"]
             executed.setdefault((c, int(t), op), set()).add(node)
+    # the newest timestamp of each client that f+1 correct replicas executed: a request with an
+    # older timestamp that was not executed by then never will be (PBFT executes a client's
+    # requests in timestamp order, each once: t must exceed the last executed timestamp), so
+    # the client abandoned it (gave up and moved on) and nothing more is promised for it
+    newest: dict[str, int] = {}
+    for (c, t, _), nodes in executed.items():
+        if len(nodes) >= f + 1 and t > newest.get(c, 0):
+            newest[c] = t
+    superseded = 0
     for key in sorted(received):
         done = executed.get(key, set())
+        if len(done) < f + 1 and key[1] < newest.get(key[0], 0):
+            superseded += 1
+            continue
         if len(done) < f + 1:
             node, index = received[key]
             who = ", ".join(sorted(done)) or "no correct replica"
@@ -202,4 +226,13 @@ def check_liveness(events: Iterable[dict[str, Any]], f: int) -> CheckResult | No
                 request=list(key),
                 executed_by=sorted(done),
             )
-    return CheckResult.passed(LIVENESS, f"all {len(received)} received requests were executed")
+    return CheckResult.passed(
+        LIVENESS,
+        f"all {len(received) - superseded} received requests were executed"
+        + (
+            f" ({superseded} more were superseded by a later request of their client)"
+            if superseded
+            else ""
+        ),
+        superseded=superseded,
+    )

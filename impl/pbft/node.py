@@ -51,7 +51,14 @@ from impl.pbft.messages import (
 )
 from treadle.node import Context, Node
 
-BYZANTINE_MODES = ("silent", "equivocate", "conflicting", "replay", "wrong-digest")
+BYZANTINE_MODES = (
+    "silent",
+    "equivocate",
+    "conflicting",
+    "replay",
+    "wrong-digest",
+    "wrong-result",
+)
 
 
 class Replica(Node):
@@ -141,6 +148,9 @@ class Replica(Node):
         for dst in ctx.peers:
             self.send(ctx, dst, msg)
 
+    def reply(self, ctx: Context, reply: Reply) -> None:
+        self.send(ctx, reply.client, reply)
+
     def want_status(self, ctx: Context) -> None:
         if not ctx.timer_pending("status"):
             ctx.set_timer("status", self.status_interval)
@@ -164,6 +174,9 @@ class Replica(Node):
             req = self.requests.get(pp.digest)
             if seq > self.last_exec and req is not None:
                 self.note_request(ctx, req)  # what we accepted and did not execute still waits
+        if self.pending:
+            self.start_request_timer(ctx)
+            self.want_status(ctx)
         if self.in_view_change:
             ctx.set_timer("view-change", self.vc_timeout)
             self.want_status(ctx)
@@ -180,6 +193,10 @@ class Replica(Node):
                 self.pre_prepares[(key[1], key[2])] = value
             elif kind == "req":
                 self.requests[key[1]] = value
+            elif kind == "wait":
+                # the request queue: requests accepted and not yet executed (their timer runs,
+                # a view change relays them); losing it in a crash lost client requests
+                self.pending[key[1]] = value
             elif kind == "prep":
                 self.prepares.setdefault((value.view, value.seq), {})[value.sender] = value
             elif kind == "commit":
@@ -270,7 +287,7 @@ class Replica(Node):
         last = self.last_reply.get(req.client)
         if last is not None and req.timestamp <= last[0]:
             if req.timestamp == last[0]:  # a retransmission: reply again
-                self.send(ctx, req.client, Reply(self.view, last[0], req.client, last[1], ctx.id))
+                self.reply(ctx, Reply(self.view, last[0], req.client, last[1], ctx.id))
             return
         d = request_digest(req)
         if d not in self.requests:
@@ -360,9 +377,14 @@ class Replica(Node):
             self.remember_request(ctx, d, req)
         if d not in self.pending:
             self.pending[d] = req
+            ctx.storage.put(("wait", d), req)
             ctx.record("request", client=req.client, timestamp=req.timestamp, op=req.op, digest=d)
         self.start_request_timer(ctx)
         self.want_status(ctx)
+
+    def forget_waiting(self, ctx: Context, digest: str, replay: bool) -> None:
+        if self.pending.pop(digest, None) is not None and not replay:
+            ctx.storage.delete(("wait", digest))
 
     def on_prepare(self, ctx: Context, p: Prepare) -> None:
         if not self.view_ok(p.view, ctx) or not self.in_window(p.seq):
@@ -454,16 +476,29 @@ class Replica(Node):
         self.states.append(chain_digest(self.states[-1], seq, digest))
         result = None
         if req is not None:
-            self.pending.pop(request_digest(req), None)
-            self.pending.pop(digest, None)
             last = self.last_reply.get(req.client)
             if last is None or req.timestamp > last[0]:
                 self.applied += 1
                 self.last_reply[req.client] = (req.timestamp, self.applied)
             result = self.last_reply[req.client]
+            # leave the queue: this request, and the client's older ones it superseded (a
+            # client's timestamps only grow, so those can never take effect; waiting for them
+            # would run this replica into view change after view change alone)
+            done = [d for d, r in self.pending.items() if r.client == req.client]
+            newest = result[0]
+            for d in sorted(done):
+                if self.pending[d].timestamp <= newest:
+                    self.forget_waiting(ctx, d, replay)
+            self.forget_waiting(ctx, digest, replay)
         if replay:
             return
         ctx.storage.put("log", tuple(self.log))
+        # the result this replica answers with (None: an older timestamp of the client, which
+        # takes no effect and gets no reply); the client-side check compares accepted results
+        # with these
+        answer = None
+        if req is not None and result is not None and result[0] == req.timestamp:
+            answer = result[1]
         ctx.record(
             "execute",
             view=self.view if view is None else view,
@@ -471,11 +506,10 @@ class Replica(Node):
             digest=digest,
             request=req.as_list() if req is not None else None,
             transferred=transferred,
+            result=answer,
         )
-        if req is not None and result is not None and result[0] == req.timestamp:
-            self.send(
-                ctx, req.client, Reply(self.view, req.timestamp, req.client, result[1], ctx.id)
-            )
+        if req is not None and answer is not None:
+            self.reply(ctx, Reply(self.view, req.timestamp, req.client, answer, ctx.id))
         if seq % self.k == 0:
             cp = Checkpoint(seq, self.states[seq], ctx.id)
             self.log_checkpoint(ctx, cp)
@@ -899,6 +933,10 @@ class ByzantineReplica(Replica):
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         if self.mode == "silent":
             return
+        if self.mode == "wrong-result" and type(msg) is Request and src == msg.client:
+            # answer at once with a made-up result, before anything is ordered
+            guess = 1 + ctx.random.randint(0, self.applied + 2)
+            ctx.send(src, Reply(self.view, msg.timestamp, msg.client, guess, ctx.id))
         if self.mode == "replay":
             records = msg.records if isinstance(msg, Bundle) else (msg,)
             for rec in records:
@@ -973,6 +1011,12 @@ class ByzantineReplica(Replica):
                     ctx.send(dst, Bundle((pp, req)) if req is not None else pp)
         else:
             super().send_pre_prepare(ctx, pp, req)
+
+    def reply(self, ctx: Context, reply: Reply) -> None:
+        if self.mode == "wrong-result":
+            # signed by itself, so allowed: a result off by one (clients need f+1 matching)
+            reply = Reply(reply.view, reply.timestamp, reply.client, reply.result + 1, ctx.id)
+        super().reply(ctx, reply)
 
     def multicast(self, ctx: Context, msg: Any) -> None:
         if self.mode in ("conflicting", "wrong-digest") and type(msg) in (Prepare, Commit):
@@ -1055,10 +1099,14 @@ class Client(Node):
         if msg.sender != src or src not in ctx.servers or msg.client != ctx.id:
             return
         self.replies[src] = (msg.view, msg.result)
-        matching = [s for s, (_, r) in self.replies.items() if r == msg.result]
-        if len(matching) >= self.f + 1:
+        matching = sorted(s for s, (_, r) in self.replies.items() if r == msg.result)
+        # f+1 matching replies from distinct replicas: at least one is from a correct replica
+        # (the seeded bug takes f, so one faulty replica can make the client accept anything)
+        needed = self.f + (0 if ctx.bug == "client-accepts-f-replies" else 1)
+        if len(matching) >= needed:
             self.view = max(self.view, msg.view)
-            ctx.ok("append", req.op, timestamp=req.timestamp, result=msg.result)
+            counted = [[s, self.replies[s][0], self.replies[s][1]] for s in matching]
+            ctx.ok("append", req.op, timestamp=req.timestamp, result=msg.result, replies=counted)
             ctx.cancel_timer("timeout")
             self.current = None
             self.after(ctx)

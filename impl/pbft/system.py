@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from checkers.pbft import check_liveness, safety_invariant
+from checkers.pbft.clients import client_check
 from checkers.result import CheckResult
 from impl.pbft.node import BYZANTINE_MODES, ByzantineReplica, Client, Replica
 from treadle.system import Cluster, System
@@ -64,6 +65,9 @@ system = System(
         "accept-any-view": "replicas accept pre-prepares, prepares and commits of any view, also "
         "during a view change: an old view keeps deciding after its replicas reported what they "
         "prepared (breaks Agreement)",
+        "client-accepts-f-replies": "a client accepts f matching replies instead of f+1: one "
+        "faulty replica can make it accept a result it made up (breaks Result Validity, which "
+        "only the client-side check sees)",
     },
     defaults={
         "f": 1,
@@ -78,6 +82,9 @@ system = System(
         "watermark_window": 4,
         "view_change_timeout": 20,
         "status_interval": 10,
+        # the fault mix the implementation tolerates (docs/pbft.md): f Byzantine replicas, loss,
+        # duplication, reordering, partitions, and crash-recovery of any replica (durable state)
+        "crash_rate": 0.01,
         "drop_rate": 0.03,
         "duplicate_rate": 0.02,
         "partition_rate": 0.01,
@@ -86,10 +93,11 @@ system = System(
         "window": 3,
     },
     invariants=[safety_invariant],
-    final_checks=[safety_after_settle, liveness],
+    final_checks=[safety_after_settle, liveness, client_check],
     settle_steps=3000,
     steps=500,
-    version="1",
+    # 2: durable request queue, execute events carry the result, ok events the replies counted
+    version="2",
     # The normal case, asynchronous (every pending event enabled, no due times in states, DPOR
     # applies): 4 correct replicas, one client, one request, no timer fires (no retransmission,
     # no view change). Even this does not complete within minutes (the prepare and commit
