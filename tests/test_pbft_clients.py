@@ -386,10 +386,11 @@ def test_client_check_alone_catches_bugs_that_break_what_clients_see(bug, mode, 
 
 
 def test_check_command_refuses_a_client_ok_without_its_result(tmp_path, capsys):
-    h = _ev([_inv("c1", 1), {"type": "ok", "process": "c1", "f": "append", "value": "c1-1"}])
+    ok = {"type": "ok", "process": "c1", "f": "append", "value": "c1-1"}
+    h = _ev([_inv("c1", 1), _exe("n2", 1, "c1", 1, 1), ok])
     path = tmp_path / "no-result.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in h))
     code = cli.main(["check", str(path), "--model", "pbft"])
     err = capsys.readouterr().err
     assert code == 2
-    assert len(err.strip().splitlines()) == 1 and '"result"' in err and "event 1" in err
+    assert len(err.strip().splitlines()) == 1 and '"result"' in err and "event 2" in err
