@@ -115,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replay runs twice and in another process, report the first divergence",
     )
+    add_worker_args(s)
     s.add_argument("--json", action="store_true")
+
+    from treadle.campaign_cli import add_parsers as add_campaign_parsers
+
+    add_campaign_parsers(sub, add_worker_args)
 
     s = sub.add_parser("replay", help="replay a trace: same history byte for byte, checks re-run")
     s.add_argument("trace")
@@ -197,6 +202,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("target", help="pbft | breaker")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     return p
+
+
+def add_worker_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--workers",
+        type=arg_positive_int,
+        help="processes to run seeds on (default: the machine's cores; 1: in this process); "
+        "results do not depend on it",
+    )
+    s.add_argument(
+        "--executor",
+        choices=("process", "dask"),
+        default="process",
+        help="process (a local pool, default) or dask (an existing Dask cluster)",
+    )
+    s.add_argument(
+        "--dask-address",
+        metavar="tcp://HOST:PORT",
+        help="the Dask scheduler (default: $TREADLE_DASK_ADDRESS)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,12 +409,24 @@ def cmd_explore(args: argparse.Namespace) -> int:
         shrink_runs=args.shrink_runs,
         check_determinism=args.check_determinism,
     )
+    from treadle.parallel import choose_workers, cli_executor
+
+    asked = choose_workers(args.workers, system, args.runs) if args.executor == "process" else None
+    with cli_executor(asked, args.executor, args.dask_address) as (workers, executor):
+        run = functools.partial(run, workers=workers, executor=executor)
+        result = _explore_with_progress(run, args, system.name, err, show_progress, say)
+    return _print_explore(result, args)
+
+
+def _explore_with_progress(
+    run: Any, args: argparse.Namespace, name: str, err: Any, show_progress: bool, say: Any
+) -> Any:
     if show_progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         by_time = bool(args.time)
         with Progress(
-            TextColumn("[bold]exploring[/bold] " + esc(system.name)),
+            TextColumn("[bold]exploring[/bold] " + esc(name)),
             BarColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
@@ -407,6 +444,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
             result = run(progress=progress, on_message=lambda m: bar.update(task, info=esc(m)))
     else:
         result = run(on_message=say)
+    return result
+
+
+def _print_explore(result: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:
@@ -594,9 +635,23 @@ def cmd_prove(args: argparse.Namespace) -> int:
     return int(mod.run(args.rest))
 
 
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from treadle.campaign_cli import cmd_campaign as run
+
+    return run(args)
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    from treadle.campaign_cli import cmd_triage as run
+
+    return run(args)
+
+
 COMMANDS = {
     "list": cmd_list,
     "explore": cmd_explore,
+    "campaign": cmd_campaign,
+    "triage": cmd_triage,
     "replay": cmd_replay,
     "shrink": cmd_shrink,
     "show": cmd_show,

@@ -150,6 +150,19 @@ class DeterminismCheck:
         if len(self.batch) >= BATCH or (result.violation is not None and self.batch):
             self.flush()
 
+    def checked_elsewhere(
+        self, seed: int, sample: tuple[list[int], str] | None, violated: bool
+    ) -> None:
+        """A run that was compared with its replay where it ran (a worker process, see
+        :func:`treadle.parallel.run_seed`): count it, and queue its (choices, whole-run digest)
+        when it is in the sample replayed under other hash seeds."""
+        self.checked_in_process += 1
+        if sample is not None:
+            self.batch.append((seed, list(sample[0]), sample[1]))
+        self.index += 1
+        if len(self.batch) >= BATCH or (violated and self.batch):
+            self.flush()
+
     def report(self) -> dict[str, Any]:
         return {
             "runs_checked_in_process": self.checked_in_process,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from treadle.outcome import (
     save_new_trace,
     trace_filename,
 )
+from treadle.parallel import RunSpec, SeedRun, SeedRuns, worker_locator
 from treadle.run import (  # noqa: F401  (re-exported: treadle.runner was their home)
     HANDLER_EXCEPTION,
     CheckerError,
@@ -31,7 +33,7 @@ from treadle.run import (  # noqa: F401  (re-exported: treadle.runner was their 
     replay_trace,
     run_once,
 )
-from treadle.strategies import EXHAUSTIVE, Recorder, Replay, make_strategy
+from treadle.strategies import EXHAUSTIVE, Replay, make_strategy
 from treadle.system import System, get_system
 from treadle.trace import Trace, load_trace
 from treadle.workdir import DEFAULT_TRACES
@@ -71,13 +73,20 @@ def explore(
     check_determinism: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
     on_message: Callable[[str], None] | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
 ) -> ExploreResult:
     """Explore ``system`` (a name or a System). Stops at the first violation, shrinks it, saves the
     trace under ``out/<system>/`` (default ``.treadle/traces/``; ``None``: not saved) and returns
     the result; ``result.assert_ok()`` fails a test with the replay command.
 
     Budgets: ``runs`` and ``steps`` are positive integers, ``time_limit`` positive finite seconds
-    (a ValueError otherwise); without ``runs`` or ``time_limit``, 100 runs."""
+    (a ValueError otherwise); without ``runs`` or ``time_limit``, 100 runs.
+
+    ``workers`` > 1 runs seeds on a process pool of that many workers, ``executor`` on any
+    ``concurrent.futures.Executor`` (a Dask client's ``get_executor()`` included): the same
+    seeds run, and the result (verdict, counts, the lowest violating seed, its trace) is the
+    one a single process gives (:mod:`treadle.parallel`)."""
     check_budgets(runs, steps, time_limit, shrink_seconds)
     sys_obj = get_system(system) if isinstance(system, str) else system
     sys_obj.check_bug(bug)
@@ -92,7 +101,7 @@ def explore(
             out=out,
             progress=on_message,
         )
-    strat = make_strategy(strategy)
+    make_strategy(strategy)  # an unknown name is refused before anything runs
     cfg = sys_obj.resolve_config(config)
     max_steps = steps if steps is not None else sys_obj.steps
     if runs is None and time_limit is None:
@@ -101,31 +110,38 @@ def explore(
     deadline = start + time_limit if time_limit is not None else None
     total_events = total_steps = n_runs = unknown_runs = 0
     interrupted = False
-    found: tuple[int, RunResult, list[int]] | None = None
+    found: SeedRun | None = None
     checker = DeterminismCheck(sys_obj, cfg, bug, max_steps) if check_determinism else None
+    # the seed loop runs here or on workers (treadle.parallel); it yields runs in seed order, so
+    # counts and the (lowest) violating seed are the same wherever they ran
+    spec = RunSpec(
+        worker_locator(sys_obj) if workers > 1 or executor is not None else {"name": sys_obj.name},
+        cfg,
+        bug,
+        strategy,
+        max_steps,
+        first_seed=seed,
+        check_determinism=check_determinism,
+    )
+    source = SeedRuns(sys_obj, spec, seed, runs, deadline, workers, executor)
     try:
-        while True:
-            if runs is not None and n_runs >= runs:
-                break
-            if deadline is not None and n_runs and time.monotonic() >= deadline:
-                break
-            run_seed = seed + n_runs
-            strat.begin_run(run_seed, cfg, max_steps)
-            rec = Recorder(strat)
-            result = run_once(sys_obj, cfg, bug, rec, max_steps, log_steps=checker is not None)
-            if checker is not None:
-                checker.check(run_seed, result, rec.choices)
-            # a run counts once it is complete: an interrupted run is not reported as explored
-            n_runs += 1
-            total_events += len(result.history)
-            total_steps += result.steps
-            if result.unknown is not None:
-                unknown_runs += 1
-            if progress:
-                progress(n_runs, total_events, time.monotonic() - start)
-            if result.violation is not None:
-                found = (run_seed, result, rec.choices)
-                break
+        with source:
+            for result in source:
+                if checker is not None:
+                    checker.checked_elsewhere(
+                        result.seed, result.det_sample, result.violation is not None
+                    )
+                # a run counts once it is complete: an interrupted run is not reported as explored
+                n_runs += 1
+                total_events += result.events
+                total_steps += result.steps
+                if result.unknown:
+                    unknown_runs += 1
+                if progress:
+                    progress(n_runs, total_events, time.monotonic() - start)
+                if result.violation is not None:
+                    found = result
+                    break
         if checker is not None:
             checker.finish()
     except KeyboardInterrupt:
@@ -135,6 +151,8 @@ def explore(
     extra: dict[str, Any] = {}
     if checker is not None:
         extra["determinism"] = checker.report()
+    if source.parallel:
+        extra["parallel"] = source.stats.to_json()
     if found is None:
         note = None
         if interrupted:
@@ -168,8 +186,8 @@ def explore(
             note=note,
             extra=extra,
         )
-    run_seed, result, choices = found
-    v = result.violation
+    run_seed, choices = found.seed, found.choices or []
+    v = found.violation
     assert v is not None
     raw = Trace(
         system=sys_obj.name,
@@ -178,12 +196,12 @@ def explore(
         config=cfg,
         seed=run_seed,
         strategy=strategy,
-        steps=result.steps,
+        steps=found.steps,
         choices=choices,
         violation=v.to_json(),
-        history_sha256=hist.digest(result.history),
-        events=len(result.history),
-        extra={"strategy_run": strat.describe_run()},
+        history_sha256=found.history_sha256 or "",
+        events=found.events,
+        extra={"strategy_run": found.strategy_run or {}},
     )
     if on_message:
         on_message(
@@ -242,7 +260,7 @@ def explore(
             "choices": len(final.choices),
             "steps": final.steps,
             "from_choices": len(choices),
-            "from_steps": result.steps,
+            "from_steps": found.steps,
             **report,
         },
         extra=extra,
