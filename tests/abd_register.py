@@ -172,7 +172,7 @@ system = System(
     config_rules=[at_most("min_ops", "ops")],
     # a slow, reordering network: latencies 1..6 ticks, events within 5 ticks in any order
     defaults={"latency_max": 6, "window": 5},
-    final_checks=[linearizable],
+    history_checks=[linearizable],
     steps=200,
     exhaustive={
         "clients": 1,

@@ -116,10 +116,10 @@ def test_dpor_explores_one_execution_per_mazurkiewicz_trace(rms: int, traces: in
 def test_dpor_reports_reduction_against_dfs() -> None:
     r = treadle.explore("twophase", strategy="dpor", config={"rms": 3}, out=None)
     assert r.ok and r.extra["complete"]
-    assert r.extra["executions"] == 98
-    assert r.extra["dfs_executions"] == 92802
+    assert r.extra["executions_run"] == 98 and r.extra["paths_counted"] is None
+    assert r.extra["dfs_paths_counted"] == 92802
     assert r.extra["reduction"] == pytest.approx(92802 / 98, rel=1e-2)
-    assert "explored all 98 executions" in r.extra["summary"]
+    assert "ran all 98 executions" in r.extra["summary"]
 
 
 @pytest.mark.parametrize("strategy", ["bfs", "dfs", "dpor"])

@@ -375,7 +375,7 @@ def test_exhaustive_default_config_completes_with_dfs_and_dpor():
     p = treadle.explore("raft", strategy="dpor", out=None)
     p.assert_ok()
     assert p.extra["complete"], p.extra["summary"]
-    assert 0 < p.extra["executions"] < p.extra["dfs_executions"]
+    assert 0 < p.extra["executions_run"] < p.extra["dfs_paths_counted"]
     assert p.extra["dfs_states"] == d.extra["states"]
 
 

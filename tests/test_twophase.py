@@ -31,8 +31,9 @@ def test_exhaustive_default_config_is_complete_and_safe() -> None:
     assert r.extra["model"] == "asynchronous"
     assert r.extra["symmetry"] == [["rm1", "rm2", "rm3", "rm4", "rm5"]]
     assert r.extra["liveness"] == []  # every quiescent state has every RM decided
-    # executions = maximal paths of the state graph = what plain DFS would run
-    assert r.extra["executions"] == 46794856920
+    # maximal paths of the state graph = what plain DFS would run: counted, not run
+    assert r.extra["paths_counted"] == 46794856920 and r.extra["executions_run"] is None
+    assert "46794856920 maximal paths counted on the state graph (not run)" in r.extra["summary"]
 
 
 def test_exhaustive_finds_the_bug_in_the_default_config(tmp_path) -> None:

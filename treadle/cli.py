@@ -465,11 +465,13 @@ def _print_explore(result: Any, args: argparse.Namespace) -> int:
                     for k in (
                         "complete",
                         "states",
-                        "executions",
+                        "executions_run",
+                        "paths_counted",
+                        "history_checks",
                         "depth",
                         "bounds_hit",
                         "reduction",
-                        "dfs_executions",
+                        "dfs_paths_counted",
                     )
                     if ex.get(k) is not None
                 }

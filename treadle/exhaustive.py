@@ -274,6 +274,9 @@ class Stats:
     complete: bool = True
     bounds_hit: set[str] = dataclasses.field(default_factory=set)
     paths: int | None = None  # maximal paths of the state graph = plain DFS executions
+    history_checks: int = 0  # states whose history gained a completed operation, checked
+    unknown: int = 0  # checks that could not decide (a timeout): the search cannot say "ok"
+    unknown_message: str = ""
     liveness: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
@@ -309,6 +312,7 @@ class Explorer:
         self.max_timer_fires = int(bounds["max_timer_fires"])
         self.asynchronous = int(config["window"]) >= ASYNC_WINDOW
         self.read_history = bool(getattr(system, "checks_read_history", True))
+        self.history_checks = list(getattr(system, "history_checks", []) or [])
         #: a system whose checks keep per-path memory (on the world) but do not read the history
         #: itself says what that memory is: hashable data, order-free across nodes, put in the
         #: fingerprint so that merging states stays sound (a TLA+ spec's history variables)
@@ -350,6 +354,8 @@ class Explorer:
                 if w._current is None:
                     raise
                 viol = _handler_exception(w, e)
+            if viol is None and self.history_checks and _completes(w.history, 0):
+                viol = self.check_history(w)
             asked = self.script.asked
             yield w, [v for v, _ in asked], viol
             prefix = _next_prefix(asked)
@@ -433,6 +439,7 @@ class Explorer:
         prefix: list[int] | None = []
         head = [i] if n_events > 1 else []
         touch = ev.node  # the receiver of a message or timer, the node of a crash or restart
+        base = len(w.history)
         while prefix is not None:
             w2 = clone_world(w, touch)
             self.script.reset(head + prefix)
@@ -446,6 +453,8 @@ class Explorer:
                 viol = _handler_exception(w2, e)
             else:
                 viol = self.check_invariants(w2)
+                if viol is None and self.history_checks and _completes(w2.history, base):
+                    viol = self.check_history(w2)
             asked = self.script.asked
             yield w2, [v for v, _ in asked], viol
             prefix = _next_prefix(asked[len(head) :])
@@ -456,6 +465,24 @@ class Explorer:
             if r is not None and r.verdict == "violation":
                 return r
         return None
+
+    def check_history(self, w: World) -> CheckResult | None:
+        """The prefix-closed history checks on this state's history."""
+        self.stats.history_checks += 1
+        for check in self.history_checks:
+            r = _run_check(check, w)
+            if r is None:
+                continue
+            if r.verdict == "violation":
+                return r
+            if r.verdict == "unknown":
+                self.note_unknown(r)
+        return None
+
+    def note_unknown(self, r: CheckResult) -> None:
+        self.stats.unknown += 1
+        if not self.stats.unknown_message:
+            self.stats.unknown_message = f"{r.property}: {r.message}"
 
     def check_final(self, w: World) -> CheckResult | None:
         """What ``run_once`` checks when a run ends here."""
@@ -468,10 +495,14 @@ class Explorer:
                 if w._current is None:
                     raise
                 return _handler_exception(w, e)
-        for check in self.system.final_checks:
+        for check in (*self.system.final_checks, *self.history_checks):
             r = _run_check(check, w)
-            if r is not None and r.verdict == "violation":
+            if r is None:
+                continue
+            if r.verdict == "violation":
                 return r
+            if r.verdict == "unknown":
+                self.note_unknown(r)
         return None
 
     def liveness_findings(
@@ -695,6 +726,18 @@ def _fact(n: int) -> int:
     for i in range(2, n + 1):
         out *= i
     return out
+
+
+_COMPLETIONS = frozenset({"ok", "fail", "info"})
+
+
+def _completes(history: list[dict[str, Any]], base: int) -> bool:
+    """Did the events recorded since index ``base`` complete a client operation?"""
+    for i in range(base, len(history)):
+        ev = history[i]
+        if "process" in ev and ev.get("type") in _COMPLETIONS:
+            return True
+    return False
 
 
 def _handler_exception(world: World, e: Exception) -> CheckResult:
@@ -1154,8 +1197,13 @@ def explore_exhaustive(
     extra: dict[str, Any] = {
         "complete": bool(st.complete and found is None and not interrupted),
         "states": st.states if strategy != "dpor" else None,
-        "executions": st.executions if strategy == "dpor" else st.paths,
+        # executions actually run (dpor) apart from maximal paths only counted (dfs/bfs: what a
+        # stateless DFS without reduction would run, counted on the state graph, not run)
+        "executions_run": st.executions if strategy == "dpor" else None,
+        "paths_counted": st.paths if strategy != "dpor" else None,
         "transitions": st.transitions,
+        "history_checks": st.history_checks,
+        "unknown_checks": st.unknown,
         "depth": st.depth,
         "bounds_hit": sorted(st.bounds_hit),
         "model": "asynchronous" if ex.asynchronous else f"timed (window {ex.cfg['window']})",
@@ -1176,7 +1224,7 @@ def explore_exhaustive(
             ex2 = make_explorer(system, bug, config, steps, False, remaining, None)
             search(ex2, "dfs")
             extra["dfs_states"] = ex2.stats.states
-            extra["dfs_executions"] = ex2.stats.paths
+            extra["dfs_paths_counted"] = ex2.stats.paths
             if ex2.stats.paths and st.executions:
                 extra["reduction"] = round(ex2.stats.paths / st.executions, 2)
     # "runs": executions actually run (dpor); a stateful search is one run over the graph
@@ -1245,21 +1293,32 @@ def explore_exhaustive(
         what = f"{st.executions} executions ({st.blocked} cut by sleep sets)"
     else:
         paths = (
-            f"{st.paths} executions"
+            f"{st.paths} maximal paths counted on the state graph (not run)"
             if st.paths is not None
-            else "executions not counted (incomplete or cyclic state graph)"
+            else "paths not counted (incomplete or cyclic state graph)"
         )
-        what = f"{st.states} distinct states / {paths}"
+        what = f"{st.states} distinct states, {st.transitions} transitions; {paths}"
     if extra["complete"]:
-        extra["summary"] = f"explored all {what} up to depth {st.depth}"
+        verb = "ran" if strategy == "dpor" else "explored"
+        extra["summary"] = f"{verb} all {what}, up to depth {st.depth}"
     else:
+        verb = "ran " if strategy == "dpor" else ""
         extra["summary"] = (
-            f"bound hit ({', '.join(sorted(st.bounds_hit)) or 'interrupted'}): {what}, depth {st.depth}"
+            f"bound hit ({', '.join(sorted(st.bounds_hit)) or 'interrupted'}): {verb}{what}, "
+            f"depth {st.depth}"
         )
+    verdict = "ok"
+    note = None
+    if interrupted:
+        verdict = "interrupted"
+    elif st.unknown:
+        verdict = "unknown"
+        note = f"{st.unknown} check(s) could not decide, e.g. {st.unknown_message}"
+        extra["summary"] += f"; {note}"
     if st.liveness:
         extra["summary"] += f"; {len(st.liveness)} liveness finding(s)"
     return ExploreResult(
-        "ok",
+        verdict,
         system.name,
         bug,
         strategy,
@@ -1268,7 +1327,8 @@ def explore_exhaustive(
         st.transitions,
         st.depth,
         time.monotonic() - start,
-        (0, 0),
+        None,
         interrupted=interrupted,
         extra=extra,
+        note=note,
     )

@@ -88,7 +88,7 @@ def run_once(
                 raise
             violation = _handler_exception(world, e)
     if violation is None:
-        for check in system.final_checks:
+        for check in (*system.final_checks, *system.history_checks):
             r = _run_check(check, world)
             if r is None:
                 continue

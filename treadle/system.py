@@ -57,6 +57,11 @@ class System:
     invariants: list[WorldCheck] = field(default_factory=list)
     #: checked once at the end of a run (after settling, if settle_steps > 0)
     final_checks: list[WorldCheck] = field(default_factory=list)
+    #: checks of the recorded history that are prefix-closed (a violation of a prefix is a
+    #: violation of every extension, as for linearizability): run at the end of a run after the
+    #: final checks, and by exhaustive search at every state whose history gained a completed
+    #: operation, so a violation is found at its shallowest depth
+    history_checks: list[WorldCheck] = field(default_factory=list)
     #: after the run, heal and restart everything and run this many fault-free steps
     settle_steps: int = 0
     #: default steps per run

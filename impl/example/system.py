@@ -57,7 +57,7 @@ system = System(
         "drop_rate": 0.02,
         "duplicate_rate": 0.02,
     },
-    final_checks=[linearizable],
+    history_checks=[linearizable],
     # the shrinker may try fewer clients, operations and servers
     shrink_config={"clients": 1, "ops_per_client": 1, "servers": 1},
     steps=400,

@@ -116,7 +116,8 @@ system = System(
         "drop_rate": 0.01,
         "duplicate_rate": 0.01,
     },
-    final_checks=[audit, linearizable],
+    final_checks=[audit],
+    history_checks=[linearizable],
     # the shrinker may try fewer clients, operations, keys, ring changes and nodes (replicas
     # before members before servers: N <= members <= servers)
     shrink_config={
