@@ -432,16 +432,27 @@ def _explore_with_progress(
             TimeElapsedColumn(),
             console=err,
             transient=True,
+            # no refresh thread: worker processes fork from a process without threads
+            auto_refresh=False,
         ) as bar:
             task = bar.add_task(
                 "explore", total=args.time if by_time else (args.runs or 100), info=""
             )
 
+            shown = [0.0]
+
             def progress(runs: int, events: int, elapsed: float) -> None:
                 done = elapsed if by_time else runs
                 bar.update(task, completed=done, info=f"{runs} runs, {events} events")
+                if time.monotonic() - shown[0] >= 0.1:  # redraw at most ten times a second
+                    shown[0] = time.monotonic()
+                    bar.refresh()
 
-            result = run(progress=progress, on_message=lambda m: bar.update(task, info=esc(m)))
+            def message(m: str) -> None:
+                bar.update(task, info=esc(m))
+                bar.refresh()
+
+            result = run(progress=progress, on_message=message)
     else:
         result = run(on_message=say)
     return result

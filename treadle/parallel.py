@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import multiprocessing
 import multiprocessing.context as _mpc
 import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -260,9 +262,14 @@ class _HiddenMain:
 
 
 def _pool_context() -> Any:
-    """A fork-server context (fast, safe beside the parent's threads, treadle imported once in
-    the server) whose processes start without the parent's ``__main__``; spawn where there is no
-    fork server."""
+    """How workers start. A process with no other thread forks them (a tenth of a second, and
+    they have everything the parent imported); beside other threads, whose locks a fork could
+    copy mid-use, they come from a fork server (one fresh interpreter per process, with treadle
+    and the installed systems imported once) and start without the parent's ``__main__``; spawn
+    where neither exists."""
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and "fork" in methods and sys.platform != "darwin":
+        return multiprocessing.get_context("fork")
     if hasattr(_mpc, "ForkServerContext"):
         ctx = _ForkServerContext()
         ctx.set_forkserver_preload(["treadle._preload"])
