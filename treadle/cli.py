@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         "prove", help="z3 proofs: quorum intersection (pbft), breaker bounded model checking"
     )
     s.add_argument("target", help="pbft | breaker")
-    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.add_argument("--json", action="store_true", help="print one object")
+    s.add_argument("rest", nargs=argparse.REMAINDER, help="the target's options (--help)")
     return p
 
 
@@ -402,7 +403,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         seed=args.seed,
         runs=args.runs,
         steps=args.steps,
-        time_limit=args.time,
+        time=args.time,
         config=config,
         out=args.out,
         shrink_seconds=args.shrink_time,
@@ -645,7 +646,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
         mod = importlib.import_module(f"checkers.{name}.proofs")
     except ModuleNotFoundError:
         raise TreadleError(f"nothing to prove for {args.target!r}; known: pbft, breaker") from None
-    return int(mod.run(args.rest))
+    rest = list(args.rest) + (["--json"] if args.json and "--json" not in args.rest else [])
+    return int(mod.run(rest))
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:

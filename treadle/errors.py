@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import NoReturn
+
 
 class TreadleError(Exception):
     """Bad usage or bad input: printed as one line, exit code 2, never a traceback."""
@@ -24,3 +27,18 @@ class TraceMismatch(TreadleError):
 
 class Nondeterminism(TreadleError):
     """Node code behaved differently on two runs of the same choices."""
+
+
+class UsageError(TreadleError):
+    """A command line that cannot be parsed (the CLI prints it as one line, exit 2)."""
+
+
+def one_line_parser(prog: str, **kwargs: object) -> argparse.ArgumentParser:
+    """An argparse parser whose errors are a :class:`UsageError` (one line, exit 2) instead of
+    a usage block: for the subcommands that parse their own arguments (``treadle prove X``)."""
+
+    class _OneLine(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(f"{message} (see {self.prog} --help)")
+
+    return _OneLine(prog=prog, **kwargs)  # type: ignore[arg-type]

@@ -3,7 +3,8 @@ exploration reports: treadle.outcome; shrinking: treadle.shrink)."""
 
 from __future__ import annotations
 
-import time
+import time as _time  # `time` is the budget keyword of explore()
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from treadle.run import (  # noqa: F401  (re-exported: treadle.runner was their 
     replay_trace,
     run_once,
 )
+from treadle.session import base_seed, capped
 from treadle.strategies import EXHAUSTIVE, Replay, make_strategy
 from treadle.system import System, get_system
 from treadle.trace import Trace, load_trace
@@ -62,10 +64,10 @@ def explore(
     system: str | System,
     bug: str | None = None,
     strategy: str = "mixed",
-    seed: int = 0,
+    seed: int | None = None,
     runs: int | None = None,
     steps: int | None = None,
-    time_limit: float | None = None,
+    time: float | None = None,
     config: dict[str, Any] | None = None,
     out: str | None = DEFAULT_TRACES,
     shrink_seconds: float = 300.0,
@@ -75,19 +77,37 @@ def explore(
     on_message: Callable[[str], None] | None = None,
     workers: int = 1,
     executor: Executor | None = None,
+    *,
+    time_limit: float | None = None,
 ) -> ExploreResult:
     """Explore ``system`` (a name or a System). Stops at the first violation, shrinks it, saves the
     trace under ``out/<system>/`` (default ``.treadle/traces/``; ``None``: not saved) and returns
     the result; ``result.assert_ok()`` fails a test with the replay command.
 
-    Budgets: ``runs`` and ``steps`` are positive integers, ``time_limit`` positive finite seconds
-    (a ValueError otherwise); without ``runs`` or ``time_limit``, 100 runs.
+    Budgets: ``runs`` and ``steps`` are positive integers, ``time`` positive finite seconds (a
+    ValueError otherwise); without ``runs`` or ``time``, 100 runs. The keywords are the CLI's
+    flags (``--runs``, ``--steps``, ``--time``, ``--seed``, ``--workers``); ``time_limit`` is a
+    deprecated alias of ``time``. Session caps (pytest's ``--treadle-runs``/``--treadle-time``/
+    ``--treadle-seed``, :mod:`treadle.session`) bound every call; ``seed`` defaults to the
+    session's, else 0.
 
     ``workers`` > 1 runs seeds on a process pool of that many workers, ``executor`` on any
     ``concurrent.futures.Executor`` (a Dask client's ``get_executor()`` included): the same
     seeds run, and the result (verdict, counts, the lowest violating seed, its trace) is the
     one a single process gives (:mod:`treadle.parallel`)."""
-    check_budgets(runs, steps, time_limit, shrink_seconds)
+    if time_limit is not None:
+        warnings.warn(
+            "explore(time_limit=...) is deprecated: use time=... (the CLI's --time)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if time is None:
+            time = time_limit
+    check_budgets(runs, steps, time, shrink_seconds)
+    runs, time_limit = capped(runs, time)
+    if time_limit is not None:
+        shrink_seconds = min(shrink_seconds, time_limit)  # the cap bounds the whole exploration
+    seed = base_seed(seed)
     sys_obj = get_system(system) if isinstance(system, str) else system
     sys_obj.check_bug(bug)
     if strategy in EXHAUSTIVE:
@@ -106,7 +126,7 @@ def explore(
     max_steps = steps if steps is not None else sys_obj.steps
     if runs is None and time_limit is None:
         runs = 100
-    start = time.monotonic()
+    start = _time.monotonic()
     deadline = start + time_limit if time_limit is not None else None
     total_events = total_steps = n_runs = unknown_runs = 0
     interrupted = False
@@ -138,7 +158,7 @@ def explore(
                 if result.unknown:
                     unknown_runs += 1
                 if progress:
-                    progress(n_runs, total_events, time.monotonic() - start)
+                    progress(n_runs, total_events, _time.monotonic() - start)
                 if result.violation is not None:
                     found = result
                     break
@@ -146,7 +166,7 @@ def explore(
             checker.finish()
     except KeyboardInterrupt:
         interrupted = True
-    elapsed = time.monotonic() - start
+    elapsed = _time.monotonic() - start
     seeds = (seed, seed + n_runs - 1) if n_runs else None
     extra: dict[str, Any] = {}
     if checker is not None:
@@ -248,7 +268,7 @@ def explore(
         n_runs,
         total_events,
         total_steps,
-        time.monotonic() - start,
+        _time.monotonic() - start,
         seeds,
         violation=violation,
         trace=path,

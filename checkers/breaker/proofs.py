@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 import z3
 
 from models.breaker import BreakerConfig
+from treadle.errors import one_line_parser
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 MODE_NAMES = {CLOSED: "closed", OPEN: "open", HALF_OPEN: "half-open"}
@@ -343,8 +345,8 @@ def concrete_run(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="treadle prove breaker",
+    p = one_line_parser(
+        "treadle prove breaker",
         description="bounded model checking of the circuit breaker specification with z3",
     )
     p.add_argument("--k", type=int, default=12, help="sequence length bound (default 12)")
@@ -400,17 +402,22 @@ def run(argv: list[str]) -> int:
     )
     problems = cfg.problems()
     if problems or args.k < 1:
-        print("error: " + "; ".join(problems or ["--k must be at least 1"]))
+        print("error: " + "; ".join(problems or ["--k must be at least 1"]), file=sys.stderr)
         return 2
     targets: list[str | None] = [None, *VARIANTS] if args.all else [args.bug]
     results = [bmc(cfg, bug, args.k) for bug in targets]
     for r in results:
         _report(r, cfg, args.json)
+    spec_ok = results[0].holds
+    refuted = all(not r.holds for r in results[1:])
+    passed = spec_ok and refuted if args.all else spec_ok
     if args.json:
-        print(json.dumps({"config": cfg.to_json(), "results": [r.to_json() for r in results]}))
+        # verdict: "proved" = the exit code 0 (with --all: the specification holds and every
+        # seeded variant is refuted), "counterexample" = exit 1
+        verdict = "proved" if passed else "counterexample"
+        out = {"verdict": verdict, "target": "breaker", "config": cfg.to_json()}
+        print(json.dumps({**out, "results": [r.to_json() for r in results]}))
     if args.all:
-        spec_ok = results[0].holds
-        refuted = all(not r.holds for r in results[1:])
         if not args.json:
             print(
                 "summary: specification "
@@ -420,5 +427,5 @@ def run(argv: list[str]) -> int:
                     f"{r.bug} {'refuted' if not r.holds else 'NOT refuted'}" for r in results[1:]
                 )
             )
-        return 0 if spec_ok and refuted else 1
-    return 0 if results[0].holds else 1
+        return 0 if passed else 1
+    return 0 if passed else 1

@@ -21,9 +21,13 @@ counterexample printed when the threshold is wrong.
 
 from __future__ import annotations
 
-import argparse
+import json
+import sys
+from typing import Any
 
 import z3
+
+from treadle.errors import one_line_parser
 
 
 def concrete(f: int, threshold: int | None = None) -> dict[str, object] | None:
@@ -77,8 +81,61 @@ def symbolic(threshold_expr: str = "2f+1") -> dict[str, int] | None:
     return {"f": m[f].as_long(), "smallest_intersection": m[inter].as_long()}
 
 
+def prove(f: int, threshold: int | None = None) -> dict[str, Any]:
+    """Every proof for ``f`` (and, with the default threshold, for all f and the wrong 2f), as
+    data: ``{"verdict": "proved" | "counterexample", "n", "f", "threshold", "proofs": [...]}``,
+    each proof ``{"name", "holds", "expected", "counterexample"}``. ``expected`` is False for the
+    proofs that show why a wrong threshold fails."""
+    n = 3 * f + 1
+    q = 2 * f + 1 if threshold is None else threshold
+    proofs: list[dict[str, Any]] = [
+        {"name": f"concrete n={n} quorums of {q}", "kind": "concrete", "expected": True}
+    ]
+    proofs[0]["counterexample"] = concrete(f, q)
+    if threshold is None:
+        proofs.append(
+            {
+                "name": "for all f >= 1, quorums of 2f+1",
+                "kind": "symbolic",
+                "expected": True,
+                "counterexample": symbolic("2f+1"),
+            }
+        )
+        proofs.append(
+            {
+                "name": f"concrete n={n} quorums of 2f={2 * f} (wrong threshold)",
+                "kind": "concrete",
+                "expected": False,
+                "counterexample": concrete(f, 2 * f),
+            }
+        )
+        proofs.append(
+            {
+                "name": "for all f >= 1, quorums of 2f (wrong threshold)",
+                "kind": "symbolic",
+                "expected": False,
+                "counterexample": symbolic("2f"),
+            }
+        )
+    for pr in proofs:
+        pr["holds"] = pr["counterexample"] is None
+    ok = all(pr["holds"] for pr in proofs if pr["expected"])
+    return {
+        "verdict": "proved" if ok else "counterexample",
+        "target": "pbft",
+        "n": n,
+        "f": f,
+        "threshold": q,
+        "proofs": proofs,
+    }
+
+
+def _shared_text(cex: dict[str, Any]) -> str:
+    return f"share only {cex['shared']}, all faulty" if cex["shared"] else "share no replica"
+
+
 def run(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="treadle prove pbft", description=__doc__.split("\n\n")[0])
+    p = one_line_parser("treadle prove pbft", description=__doc__.split("\n\n")[0])
     p.add_argument("--f", type=int, default=1, help="faulty replicas tolerated (n = 3f+1)")
     p.add_argument(
         "--threshold",
@@ -86,53 +143,54 @@ def run(argv: list[str]) -> int:
         default=None,
         help="quorum size to check (default 2f+1; try 2f to see the counterexample)",
     )
-    args = p.parse_args(argv)
+    p.add_argument("--json", action="store_true", help="print one object (fields: see prove())")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
     f = args.f
     if f < 1:
-        print("error: f must be >= 1")
+        print("error: --f must be >= 1", file=sys.stderr)
         return 2
-    n = 3 * f + 1
-    q = 2 * f + 1 if args.threshold is None else args.threshold
-    status = 0
-    cex = concrete(f, q)
+    if args.threshold is not None and not 1 <= args.threshold <= 3 * f + 1:
+        print(f"error: --threshold must be in [1, {3 * f + 1}] (n = 3f+1)", file=sys.stderr)
+        return 2
+    res = prove(f, args.threshold)
+    if args.json:
+        print(json.dumps(res, indent=1))
+        return 0 if res["verdict"] == "proved" else 1
+    n, q = res["n"], res["threshold"]
+    first, rest = res["proofs"][0], res["proofs"][1:]
+    cex = first["counterexample"]
     if cex is None:
         print(
             f"proved: n={n}, f={f}: any two quorums of {q} replicas share at least f+1={f + 1}, "
             f"so at least one correct replica"
         )
     else:
-        status = 1
-        shared = f"share only {cex['shared']}, all faulty" if cex["shared"] else "share no replica"
         print(
             f"COUNTEREXAMPLE: n={n}, f={f}, quorums of {q}: Q1={cex['quorum1']} and "
-            f"Q2={cex['quorum2']} {shared} (faulty: {cex['faulty']}); no correct replica is in both"
+            f"Q2={cex['quorum2']} {_shared_text(cex)} (faulty: {cex['faulty']}); no correct "
+            "replica is in both"
         )
-    if args.threshold is None:
-        sym = symbolic("2f+1")
+    if rest:
+        sym, wrong, sym2 = (pr["counterexample"] for pr in rest)
         if sym is None:
             print(
                 "proved: for all f >= 1, n = 3f+1: two quorums of 2f+1 share at least "
                 "2(2f+1) - (3f+1) = f+1 replicas"
             )
         else:
-            status = 1
             print(f"COUNTEREXAMPLE (symbolic): {sym}")
-        wrong = concrete(f, 2 * f)
         if wrong is not None:
             print(
                 f"as expected, the wrong threshold 2f={2 * f} fails: Q1={wrong['quorum1']} and "
-                f"Q2={wrong['quorum2']} "
-                + (
-                    f"share only {wrong['shared']}, all faulty"
-                    if wrong["shared"]
-                    else "share no replica"
-                )
+                f"Q2={wrong['quorum2']} {_shared_text(wrong)}"
             )
-        sym2 = symbolic("2f")
         if sym2 is not None:
             print(
                 f"as expected, symbolically the threshold 2f fails (z3's witness: f={sym2['f']}, "
                 f"where two quorums may share only {sym2['smallest_intersection']} replica(s), "
                 f"fewer than f+1)"
             )
-    return status
+    return 0 if res["verdict"] == "proved" else 1
