@@ -14,6 +14,11 @@ completion (a crash never interrupts one). A node touches the world only through
   replayed and shrunk like the schedule.
 * ``ctx.now``: logical time.
 * ``ctx.record(kind, **fields)``: a protocol event into the history (became-leader, commit ...).
+* ``ctx.sometimes(name, cond)``: a sometimes-assertion (Antithesis' ``sometimes``, moonpool's
+  ``assert_sometimes``): a state the correctness argument depends on, which some run should
+  reach. Exploration reports the ones never reached (a vacuous test shows up) and the guided
+  strategy treats a first hit as new coverage. Hits are kept outside the history: adding one
+  never changes a trace's digest.
 * ``ctx.invoke/ok/fail/info``: client operations, Jepsen's four types (clients only).
 
 Node code must never read the wall clock, global ``random``, threads or sockets, and must not
@@ -231,6 +236,11 @@ class Context:
         ``type`` are the event's own keys: a field of that name is refused (use ``log_index``,
         ``event_type``)."""
         self._world.record_node_event(self.id, kind, fields)
+
+    def sometimes(self, name: str, cond: Any = True) -> bool:
+        """A sometimes-assertion: ``cond`` should be true in some run. Returns ``bool(cond)``, so
+        it can wrap a condition the code tests anyway. Not recorded in the history."""
+        return self._world.sometimes(name, cond)
 
     # Client operations: Jepsen's four types. ``fields`` are added to the event; a client that
     # runs several logical processes may pass ``process="c1:cmd"`` to record under that id.

@@ -93,8 +93,19 @@ class ExploreResult:
                     f"{det['runs_checked_in_other_processes']} under PYTHONHASHSEED="
                     + " and ".join(det["hash_seeds"])
                 )
-            return f"no violation: {counts}"
+            return f"no violation: {counts}" + self.sometimes_text()
         return f"{self.verdict}: {self.note or ''} ({counts})".replace(":  (", ": (")
+
+    def sometimes_text(self) -> str:
+        """A line on the sometimes-assertions (empty if the system has none)."""
+        some = self.extra.get("sometimes")
+        if not some or not (some["reached"] or some["never_reached"]):
+            return ""
+        n_hit, never = len(some["reached"]), some["never_reached"]
+        text = f"\nsometimes-assertions: {n_hit} of {n_hit + len(never)} reached"
+        if never:
+            text += "; never reached: " + ", ".join(never)
+        return text
 
     def assert_ok(self, allow_incomplete: bool = False) -> None:
         """For pytest: raise AssertionError unless the exploration ran and found nothing: a
@@ -107,6 +118,45 @@ class ExploreResult:
                 f"exhaustive search incomplete: {self.extra.get('summary', '')} "
                 "(raise the bounds, or call assert_ok(allow_incomplete=True))"
             )
+
+
+class SometimesReport:
+    """Which sometimes-assertions an exploration reached: for each, the runs that hit it and the
+    first (run, step); the declared or evaluated ones never hit are listed as never reached
+    (a test whose premise never happens is vacuous)."""
+
+    def __init__(self, declared: list[str] | tuple[str, ...] = ()) -> None:
+        self.declared = list(declared)
+        self.hits: dict[str, int] = {}
+        self.first: dict[str, tuple[int, int]] = {}
+        self.evaluated: set[str] = set(declared)
+
+    def add_run(self, run: int, seen: dict[str, int | None]) -> None:
+        for name, step in seen.items():
+            self.evaluated.add(name)
+            if step is not None:
+                self.hits[name] = self.hits.get(name, 0) + 1
+                self.first.setdefault(name, (run, step))
+
+    def never(self) -> list[str]:
+        return sorted(n for n in self.evaluated if n not in self.hits)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reached": {
+                n: {
+                    "runs": self.hits[n],
+                    "first_run": self.first[n][0],
+                    "first_step": self.first[n][1],
+                }
+                for n in sorted(self.hits)
+            },
+            "never_reached": self.never(),
+            # names evaluated that the system does not declare (a typo, or a list to update)
+            "undeclared": sorted(n for n in self.evaluated if n not in set(self.declared))
+            if self.declared
+            else [],
+        }
 
 
 def replay_command(path: str) -> str:

@@ -43,10 +43,12 @@ def run_once(
     log_steps: bool = False,
     stop: Callable[[], bool] | None = None,
     world_cls: type[World] = World,
+    on_step: Callable[[World], None] | None = None,
 ) -> RunResult:
     """One run: start, step until ``max_steps``, quiescence or a violation; then final checks.
     ``world_cls``: a World subclass that observes the run (the study page records sends,
-    timers and node states with one)."""
+    timers and node states with one). ``on_step(world)`` is called after every step (a learning
+    strategy's coverage)."""
     cluster = system.build(config, bug)
     world = world_cls(config, bug, cluster.servers, cluster.clients, chooser, log_steps=log_steps)
     attach = getattr(chooser, "attach", None)
@@ -62,6 +64,8 @@ def run_once(
             if not step():
                 break
             steps += 1
+            if on_step is not None:
+                on_step(world)
             for inv in invariants:
                 r = _run_check(inv, world)
                 if r is not None and r.verdict == "violation":

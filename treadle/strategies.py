@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from treadle.coverage import Corpus, RunCoverage
 from treadle.world import Chooser, Fault
 
 FAULT_RATE_KEYS = ("crash_rate", "restart_rate", "partition_rate", "heal_rate")
@@ -30,6 +31,20 @@ class Strategy(Chooser):
     def describe_run(self) -> dict[str, Any]:
         """What this run drew (for reports), e.g. a swarm run's fault mix."""
         return {}
+
+    #: strategies that learn from runs set these (the guided strategy): the explorer then calls
+    #: ``bind_system(system)`` once, ``observe(world, position)`` after every step (position:
+    #: choices made so far) and ``end_run(choices)`` after every run
+    learns = False
+
+    def bind_system(self, system: Any) -> None:
+        """The system being explored (its declared coverage abstraction)."""
+
+    def observe(self, world: Any, position: int) -> None:
+        """After every step of the run."""
+
+    def end_run(self, choices: list[int]) -> None:
+        """After the run, with its whole choice list."""
 
 
 class RandomWalk(Strategy):
@@ -171,19 +186,100 @@ class Swarm(RandomWalk):
         }
 
 
-class Mixed(Strategy):
-    """The default: runs rotate among random walk, PCT and swarm, so one exploration gets the
-    strengths of each (random: broad; PCT: deep orderings; swarm: unusual fault mixes)."""
+class Guided(Strategy):
+    """Coverage-guided exploration (AFL / libFuzzer over choice lists, as moonpool and Antithesis
+    guide their search): a corpus keeps the runs that reached new coverage (protocol events and
+    their per-node sequences, hit-count buckets, sometimes-assertions, the system's abstract
+    states: :mod:`treadle.coverage`); most runs take a parent, with energy to the rarest
+    features, and mutate its choice list (resume just after the point where it reached something
+    new, truncate, flip, splice, insert, delete), then continue as a random walk. Deterministic
+    given the seed: run k depends only on runs 0..k-1 of the same exploration."""
 
-    name = "mixed"
+    name = "guided"
+    learns = True
+    #: share of runs that start from scratch (a plain random walk) once the corpus has entries
+    FRESH = 0.1
 
     def __init__(self) -> None:
-        self.members: list[Strategy] = [RandomWalk(), PCT(), Swarm()]
+        self.tail = RandomWalk()
+        self.corpus = Corpus()
+        self.abstraction: Any = None
+        self.prefix: list[int] = []
+        self.pos = 0
+        self.how = "fresh"
+        self.cov = RunCoverage()
+
+    def bind_system(self, system: Any) -> None:
+        self.abstraction = getattr(system, "coverage", None)
+
+    def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
+        self.tail.begin_run(seed, config, max_steps)
+        rng = random.Random(seed * 7919 + 17)
+        if not self.corpus.entries or rng.random() < self.FRESH:
+            self.prefix, self.how = [], "fresh"
+        else:
+            self.prefix, self.how = self.corpus.mutate(rng)
+        self.pos = 0
+        self.new_coverage()
+
+    def new_coverage(self) -> None:
+        self.cov = RunCoverage(self.abstraction)
+
+    def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
+        pos = self.pos
+        self.pos = pos + 1
+        if pos < len(self.prefix):
+            v = self.prefix[pos]
+            return v if v < n else v % n
+        return self.tail.choose(kind, n, options)
+
+    def choose_event(
+        self, events: list[Any], n_normal: int, faults: dict[str, list[int]] | None
+    ) -> int:
+        pos = self.pos
+        self.pos = pos + 1
+        if pos < len(self.prefix):
+            v = self.prefix[pos]
+            return v if v < len(events) else v % len(events)
+        return self.tail.choose_event(events, n_normal, faults)
+
+    def observe(self, world: Any, position: int) -> None:
+        self.cov.observe(world, position)
+
+    def end_run(self, choices: list[int]) -> None:
+        self.corpus.add_run(choices, self.cov)
+
+    def describe_run(self) -> dict[str, Any]:
+        return {"mutation": self.how, "prefix": len(self.prefix), **self.corpus.describe()}
+
+
+class Mixed(Strategy):
+    """The default: runs rotate among random walk, PCT, swarm and guided, so one exploration gets
+    the strengths of each (random: broad; PCT: deep orderings; swarm: unusual fault mixes;
+    guided: states not reached yet). The guided member learns from every run, not only its own."""
+
+    name = "mixed"
+    learns = True
+
+    def __init__(self) -> None:
+        self.guided = Guided()
+        self.members: list[Strategy] = [RandomWalk(), PCT(), Swarm(), self.guided]
         self.current: Strategy = self.members[0]
+
+    def bind_system(self, system: Any) -> None:
+        self.guided.bind_system(system)
+
+    def observe(self, world: Any, position: int) -> None:
+        self.guided.cov.observe(world, position)
+
+    def end_run(self, choices: list[int]) -> None:
+        self.guided.end_run(choices)
 
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
         self.current = self.members[seed % len(self.members)]
         self.current.begin_run(seed, config, max_steps)
+        if self.current is not self.guided:
+            self.guided.new_coverage()
         # delegate without an extra call per choice (the hot path)
         self.choose = self.current.choose  # type: ignore[method-assign]
         self.choose_event = self.current.choose_event  # type: ignore[method-assign]
@@ -252,6 +348,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "random": RandomWalk,
     "pct": PCT,
     "swarm": Swarm,
+    "guided": Guided,
 }
 EXHAUSTIVE = ("dfs", "bfs", "dpor")
 

@@ -83,6 +83,13 @@ class System:
     #: config keys the shrinker may lower, each to the smallest value worth trying (fewer
     #: clients, operations, nodes, keys), tried in this order; the run must still violate
     shrink_config: dict[str, int] = field(default_factory=dict)
+    #: the sometimes-assertions the nodes and checks make (``ctx.sometimes(name, cond)``): an
+    #: exploration reports those of them never reached, including ones never even evaluated
+    sometimes: list[str] = field(default_factory=list)
+    #: the system's abstraction of a world for the guided strategy (world -> iterable of
+    #: hashable values, e.g. role x term relation x log relation per server), sampled after
+    #: every step; a new value is new coverage. Keep it cheap and coarse.
+    coverage: Callable[[World], Any] | None = None
 
     def schema(self) -> Schema:
         """World, strategy and system keys (a key the system has in ``defaults`` but does not

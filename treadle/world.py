@@ -182,6 +182,12 @@ class World:
         self._current: str | None = None  # node whose handler is running
         self._fault_cache: tuple[Any, list[Fault], dict[str, list[int]]] | None = None
         self._partitions = 0  # partitions so far (a cache key for the fault list)
+        #: sometimes-assertions evaluated in this run: name -> step of the first hit (None:
+        #: evaluated, never true). Kept outside the history, so traces' digests do not change.
+        self.sometimes_seen: dict[str, int | None] = {}
+        #: their names in the order of their first hit (a cheap "anything new?" for the guided
+        #: strategy)
+        self.sometimes_order: list[str] = []
 
     # ------------------------------------------------------------------ choices
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
@@ -250,6 +256,18 @@ class World:
         self.history.append(ev)
         if self.log_steps:
             self._log("event", node, _describe_event(ev))
+
+    def sometimes(self, name: str, cond: Any = True) -> bool:
+        """Note a sometimes-assertion (node code via ``ctx.sometimes``, checks directly)."""
+        hit = bool(cond)
+        seen = self.sometimes_seen
+        if hit:
+            if seen.get(name) is None:
+                seen[name] = self.step_count
+                self.sometimes_order.append(name)
+        elif name not in seen:
+            seen[name] = None
+        return hit
 
     def record_client(
         self, process: str, type_: str, f: str, value: Any, fields: dict[str, Any]

@@ -239,6 +239,8 @@ class RaftServer(Node):
         self.check_quorum = bool(cfg["check_quorum"])
         self.snapshot_every = int(cfg["snapshot_every"])
         self.majority = len(ctx.servers) // 2 + 1
+        # a restart must not forget a vote (Election Safety rests on it, Figure 2 "persistent")
+        ctx.sometimes("raft: restarted server remembers its vote", self.voted_for is not None)
         self.reset_election_timer(ctx)
 
     def persist_term_vote(self, ctx: Context) -> None:
@@ -279,6 +281,9 @@ class RaftServer(Node):
     def become_follower(self, ctx: Context, term: int) -> None:
         """Adopt a newer term (or step down in this one)."""
         was_leader = self.role == LEADER
+        ctx.sometimes(
+            "raft: leader steps down to a newer term", was_leader and term > self.current_term
+        )
         if term > self.current_term:
             self.current_term = term
             self.voted_for = None
@@ -361,6 +366,11 @@ class RaftServer(Node):
         self.version += 1
         ctx.record("became-leader", term=self.current_term)
         n = self.last_index()
+        # Figure 8: a new leader holding entries of earlier terms it may not count replicas of
+        ctx.sometimes(
+            "raft: leader elected with an uncommitted entry of an older term",
+            any(self.term_at(i) < self.current_term for i in range(self.commit_index + 1, n + 1)),
+        )
         self.next_index = {p: n + 1 for p in ctx.peers}
         self.match_index = {p: 0 for p in ctx.peers}
         self.heard_from = set()
@@ -411,9 +421,17 @@ class RaftServer(Node):
         if m.term > self.current_term:
             self.become_follower(ctx, m.term)
         granted = False
+        free = self.voted_for is None or self.voted_for == m.candidate
+        if m.term == self.current_term:
+            # 5.4.1 (Leader Completeness) and 5.2 (one vote per term)
+            ctx.sometimes(
+                "raft: vote denied to a candidate with an out-of-date log",
+                free and not self.log_up_to_date(ctx, m.last_log_index, m.last_log_term),
+            )
+            ctx.sometimes("raft: vote denied, already voted for another in this term", not free)
         if (
             m.term == self.current_term
-            and (self.voted_for is None or self.voted_for == m.candidate)
+            and free
             and self.log_up_to_date(ctx, m.last_log_index, m.last_log_term)
         ):
             granted = True
@@ -466,6 +484,7 @@ class RaftServer(Node):
         # consistency check (Figure 2, receiver implementation 2)
         last = self.last_index()
         if prev_index > last or self.term_at(prev_index) != prev_term:
+            ctx.sometimes("raft: AppendEntries fails the log consistency check")
             hint = min(prev_index, last + 1)
             ctx.send(src, AppendEntriesReply(self.current_term, False, 0, max(1, hint)))
             return
@@ -476,6 +495,7 @@ class RaftServer(Node):
             if index <= self.last_index():
                 if self.term_at(index) == entry.term:
                     continue  # already have it: never truncate without a conflict
+                ctx.sometimes("raft: follower truncates a conflicting suffix")
                 self.truncate(ctx, index)
             self.log.extend(entries[i:])
             new_from = index
@@ -567,6 +587,12 @@ class RaftServer(Node):
                 break  # older entries commit indirectly, through this term's entries
             holders = 1 + sum(1 for p in ctx.peers if self.match_index[p] >= n)
             if holders >= self.majority:
+                # 5.4.2: entries of older terms commit indirectly, through this term's
+                ctx.sometimes(
+                    "raft: older-term entries committed through a current-term entry",
+                    self.term_at(self.commit_index + 1) < self.current_term
+                    and self.commit_index >= self.snap_index,
+                )
                 self.set_commit(ctx, n)
                 return
 
@@ -611,6 +637,7 @@ class RaftServer(Node):
         self.last_leader_contact = ctx.now
         self.reset_election_timer(ctx)
         if m.last_index > self.last_applied:
+            ctx.sometimes("raft: snapshot installed on a lagging follower")
             if m.last_index <= self.last_index() and self.term_at(m.last_index) == m.last_term:
                 del self.log[: m.last_index - self.snap_index]  # keep what follows it
             else:
@@ -642,6 +669,7 @@ class RaftServer(Node):
             if seq < session[0]:
                 return  # a retry of an operation the client has moved past
             result = session[1]  # a retry of the last operation: answer, do not re-apply
+            ctx.sometimes("raft: a retried command is applied once, answered from the session")
         else:
             result = self.execute(f, key, value)
             self.sessions[client] = (seq, result)
@@ -786,6 +814,7 @@ class RaftClient(Node):
         op = self.current
         assert op is not None
         if self.tries >= self.max_tries:
+            ctx.sometimes("raft: a client gives up on an operation (info)")
             ctx.info(op.f, op.value, key=op.key)
             self.finish(ctx)
             return

@@ -17,6 +17,7 @@ from checkers.raft import ServerView, StateChecker, check_history
 from checkers.result import CheckResult
 from impl.raft.node import RaftClient, RaftServer
 from treadle.config import at_most, choice, flag, integer
+from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -134,6 +135,33 @@ def history_safety(world: World) -> CheckResult:
     return check_history(world.history, timeout=10.0)
 
 
+def coverage(world: World) -> tuple[Any, ...]:
+    """The abstract state of the cluster for the guided strategy: per live server its role, its
+    term against the newest term, its last log term against the newest last log term, its log
+    length against the longest and its commit index against the highest (each: behind or level),
+    as a multiset (sorted), and how many servers are down. Coarse on purpose: a new value is a
+    new situation of the paper's proofs (a stale leader, a follower with a longer but older log)."""
+    live = [n for n in (world.nodes.get(nid) for nid in world.server_ids) if n is not None]
+    if not live:
+        return ()
+    lasts = [n.last_log() for n in live]  # type: ignore[attr-defined]
+    max_term = max(n.current_term for n in live)  # type: ignore[attr-defined]
+    max_last_term = max(t for _, t in lasts)
+    max_len = max(i for i, _ in lasts)
+    max_commit = max(n.commit_index for n in live)  # type: ignore[attr-defined]
+    shape = sorted(
+        (
+            n.role,  # type: ignore[attr-defined]
+            n.current_term == max_term,  # type: ignore[attr-defined]
+            t == max_last_term,
+            i == max_len,
+            n.commit_index == max_commit,  # type: ignore[attr-defined]
+        )
+        for n, (i, t) in zip(live, lasts)
+    )
+    return ((tuple(shape), len(world.down)),)
+
+
 BUGS = {
     "figure8": "a leader commits entries of earlier terms by counting replicas (the paper's "
     "Figure 8): a later leader without them overwrites them (breaks Leader Completeness, then "
@@ -233,6 +261,8 @@ system = System(
         "max_depth": 80,
     },
     symmetric=[["c1", "c2", "c3"]],
+    sometimes=declared_sometimes("impl.raft.node"),
+    coverage=coverage,
 )
 # Exhaustive search: the per-step checks keep their memory of the path on the world (which terms
 # had a leader, what was committed) and it goes into the fingerprint as a ghost; the recorded

@@ -1,0 +1,120 @@
+"""Sometimes-assertions and the coverage-guided strategy."""
+
+from __future__ import annotations
+
+import lock_system
+import pytest
+
+from treadle.coverage import Corpus, RunCoverage, bucket, declared_sometimes
+from treadle.run import run_once
+from treadle.runner import explore
+from treadle.strategies import Guided, Recorder, Replay
+from treadle.system import all_systems, get_system, register
+
+register(lock_system.system)
+
+
+def test_sometimes_reached_and_never_reached_are_reported():
+    r = explore("lock", strategy="random", runs=30, seed=0, out=None, config={"stages": 3})
+    some = r.to_json()["sometimes"]
+    assert r.verdict in ("ok", "violation")
+    assert "lock: stage 1" in some["reached"]
+    assert some["reached"]["lock: stage 1"]["runs"] >= 1
+    # evaluated in every run, never true: reported, not silently dropped
+    assert "lock: never" in some["never_reached"]
+    # declared but never even evaluated (the lock has 3 stages here): reported too
+    assert "lock: stage 9" in some["never_reached"]
+    assert "lock: never" in r.sometimes_text() or r.verdict == "violation"
+
+
+def test_sometimes_hits_stay_out_of_the_history():
+    sys_ = get_system("lock")
+    cfg = sys_.resolve_config({"stages": 3})
+    rec = Recorder(Guided())
+    rec.inner.begin_run(5, cfg, sys_.steps)  # type: ignore[attr-defined]
+    a = run_once(sys_, cfg, None, rec, sys_.steps)
+    assert a.world.sometimes_seen  # something was evaluated
+    assert all(ev["type"] != "sometimes" for ev in a.history)
+    b = run_once(sys_, cfg, None, Replay(list(rec.choices)), sys_.steps)
+    assert a.history == b.history
+    assert a.world.sometimes_seen == b.world.sometimes_seen
+
+
+def _run_list(strategy: str, seed: int, runs: int) -> list[tuple[int, int]]:
+    """What the strategy did, run by run: (run count, steps) up to the lock opening."""
+    r = explore("lock", strategy=strategy, runs=runs, seed=seed, out=None, shrink_seconds=0)
+    return [(r.runs, r.steps), (r.verdict == "violation", r.history_sha256 or "")]  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("strategy", ["guided", "mixed"])
+def test_guided_is_deterministic_given_the_seed(strategy):
+    assert _run_list(strategy, 3, 120) == _run_list(strategy, 3, 120)
+
+
+def test_guided_corpus_is_the_same_in_two_explorations():
+    def corpus(seed: int) -> list[list[int]]:
+        g = Guided()
+        sys_ = get_system("lock")
+        g.bind_system(sys_)
+        cfg = sys_.resolve_config()
+        for k in range(40):
+            g.begin_run(seed + k, cfg, sys_.steps)
+            rec = Recorder(g)
+            run_once(
+                sys_, cfg, None, rec, sys_.steps, on_step=lambda w: g.observe(w, len(rec.choices))
+            )
+            g.end_run(rec.choices)
+        return [e.choices for e in g.corpus.entries]
+
+    a, b = corpus(11), corpus(11)
+    assert a == b and len(a) > 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_guided_opens_the_lock_in_fewer_runs_than_random(seed):
+    budget = 400
+    g = explore("lock", strategy="guided", runs=budget, seed=seed, out=None, shrink_seconds=0)
+    r = explore("lock", strategy="random", runs=budget, seed=seed, out=None, shrink_seconds=0)
+    assert g.verdict == "violation", g.summary()
+    assert r.verdict == "ok" or r.runs > g.runs, (g.runs, r.runs)
+
+
+def test_first_hit_of_a_sometimes_assertion_is_new_coverage():
+    class W:  # the parts of a world RunCoverage reads
+        history: list = []
+        sometimes_order: list = []
+
+    cov = RunCoverage()
+    w = W()
+    w.sometimes_order = ["x"]
+    cov.observe(w, 7)
+    corpus = Corpus()
+    assert corpus.add_run([1, 2, 3], cov)
+    assert corpus.entries[0].cuts == [7]
+    again = RunCoverage()
+    again.observe(w, 2)
+    assert not corpus.add_run([4], again)  # nothing new the second time
+    assert corpus.counts[("sometimes", "x")] == 2
+
+
+def test_hit_count_buckets():
+    assert [bucket(n) for n in (1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 127, 128, 9999)] == [
+        1, 2, 3, 4, 4, 8, 8, 16, 16, 32, 32, 128, 128
+    ]  # fmt: skip
+
+
+def test_declared_sometimes_match_the_code_of_every_reference_system():
+    modules = {
+        "raft": ["impl.raft.node"],
+    }
+    systems = all_systems()
+    for name, mods in modules.items():
+        assert systems[name].sometimes == declared_sometimes(*mods)
+        assert systems[name].sometimes, name
+
+
+@pytest.mark.parametrize("name", ["raft"])
+def test_every_sometimes_assertion_of_a_reference_system_is_reached(name):
+    r = explore(name, strategy="mixed", runs=60, seed=0, out=None)
+    assert r.verdict == "ok", r.summary()
+    assert r.to_json()["sometimes"]["never_reached"] == []

@@ -1,0 +1,219 @@
+"""Coverage of a run, and the corpus of runs that reached new coverage (for the guided strategy).
+
+A run's coverage is a set of *features*, each a small hashable value:
+
+* ``("ev", node_kind, type)``: a protocol event type was recorded (by a server or a client);
+* ``("seq", type_a, type_b)``: one node recorded ``type_b`` right after ``type_a`` (event-type
+  bigrams per node: "truncated, then became leader" is a different story from the reverse);
+* ``("count", type, bucket)``: how many times a type was recorded, in AFL's hit-count buckets
+  (1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128+);
+* ``("sometimes", name)``: a sometimes-assertion was hit;
+* ``("abs", value)``: a value of the system's abstraction of the world (``System.coverage``,
+  e.g. Raft: role x term relation x log relation of every server), sampled after every step.
+
+Every feature remembers the position in the run's choice list where it was first reached, so a
+run that reached something new can be *resumed* from just after that point with fresh choices
+(as Antithesis and moonpool branch from interesting states), besides being mutated AFL-style.
+
+Determinism: features live in sets and dicts, but no decision depends on the iteration order of a
+set (only on membership, counts and minimums), so the same seed gives the same runs in any
+process, whatever the hash seed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+#: AFL's hit-count buckets
+_BUCKETS = (0, 1, 2, 3, 4, 4, 4, 4, 8)
+
+
+def bucket(n: int) -> int:
+    if n < len(_BUCKETS):
+        return _BUCKETS[n]
+    if n < 16:
+        return 8
+    if n < 32:
+        return 16
+    return 32 if n < 128 else 128
+
+
+Abstraction = Callable[[Any], Iterable[Hashable]]
+
+
+class RunCoverage:
+    """The features of one run, observed step by step (``observe`` after every step)."""
+
+    __slots__ = ("first", "abstraction", "_hist", "_some", "_last", "_counts")
+
+    def __init__(self, abstraction: Abstraction | None = None) -> None:
+        #: feature -> position in the choice list where it was first reached
+        self.first: dict[Hashable, int] = {}
+        self.abstraction = abstraction
+        self._hist = 0
+        self._some = 0
+        self._last: dict[str, str] = {}
+        self._counts: dict[str, int] = {}
+
+    def observe(self, world: Any, position: int) -> None:
+        first = self.first
+        history = world.history
+        if len(history) > self._hist:
+            last, counts = self._last, self._counts
+            for ev in history[self._hist :]:
+                kind = ev["type"]
+                who = ev.get("node")
+                if who is None:  # a client operation: its type and f
+                    who = ev.get("process", "?")
+                    kind = f"{kind}:{ev.get('f')}"
+                    f: Hashable = ("ev", "client", kind)
+                else:
+                    f = ("ev", "node", kind)
+                if f not in first:
+                    first[f] = position
+                prev = last.get(who)
+                if prev is not None:
+                    f = ("seq", prev, kind)
+                    if f not in first:
+                        first[f] = position
+                last[who] = kind
+                n = counts.get(kind, 0) + 1
+                counts[kind] = n
+                f = ("count", kind, bucket(n))
+                if f not in first:
+                    first[f] = position
+            self._hist = len(history)
+        order = world.sometimes_order
+        if len(order) > self._some:
+            for name in order[self._some :]:
+                first.setdefault(("sometimes", name), position)
+            self._some = len(order)
+        if self.abstraction is not None:
+            for value in self.abstraction(world):
+                f = ("abs", value)
+                if f not in first:
+                    first[f] = position
+
+
+class Entry:
+    """A run in the corpus: its choices and where its new features were first reached."""
+
+    __slots__ = ("choices", "features", "cuts")
+
+    def __init__(self, choices: list[int], features: list[Hashable], cuts: list[int]) -> None:
+        self.choices = choices
+        self.features = features
+        self.cuts = cuts
+
+
+class Corpus:
+    """Runs that reached new coverage, with how often every feature was reached so far; picks a
+    parent with energy to rare features and mutates its choice list."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.entries: list[Entry] = []
+        self.counts: dict[Hashable, int] = {}
+        self.max_entries = max_entries
+        self.runs = 0
+
+    def add_run(self, choices: list[int], cov: RunCoverage) -> bool:
+        """Count the run's features; keep it if it reached one never reached before."""
+        self.runs += 1
+        counts = self.counts
+        new: list[Hashable] = []
+        cuts: list[int] = []
+        for f, pos in cov.first.items():
+            n = counts.get(f)
+            if n is None:
+                new.append(f)
+                cuts.append(pos)
+                counts[f] = 1
+            else:
+                counts[f] = n + 1
+        if not new:
+            return False
+        cuts.sort()
+        entry = Entry(list(choices), new, cuts)
+        if len(self.entries) >= self.max_entries:
+            # replace the entry whose rarest feature is the most common (the least interesting)
+            worst = max(range(len(self.entries)), key=lambda i: (self.rarity(i), -i))
+            self.entries[worst] = entry
+        else:
+            self.entries.append(entry)
+        return True
+
+    def rarity(self, i: int) -> int:
+        """How often the rarest feature entry ``i`` introduced has been reached (low: rare)."""
+        counts = self.counts
+        return min(counts[f] for f in self.entries[i].features)
+
+    def pick(self, rng: random.Random) -> Entry:
+        """A parent, with probability proportional to 1 / (runs that reached its rarest
+        feature): energy goes to rare states."""
+        weights = [1.0 / self.rarity(i) for i in range(len(self.entries))]
+        return rng.choices(self.entries, weights)[0]
+
+    def mutate(self, rng: random.Random) -> tuple[list[int], str]:
+        """A new choice prefix from a parent (the run then continues with fresh choices)."""
+        parent = self.pick(rng)
+        ch = parent.choices
+        m = len(ch)
+        r = rng.random()
+        if r < 0.45 or m == 0:
+            # resume just after one of the points where the parent reached something new
+            cut = rng.choice(parent.cuts) if parent.cuts else m
+            if rng.random() < 0.5:  # or a little later, keeping a few of the parent's choices
+                cut += rng.randrange(1, 8)
+            return ch[:cut], "resume"
+        if r < 0.6:
+            return ch[: rng.randrange(m + 1)], "truncate"
+        if r < 0.75:
+            out = list(ch)
+            for _ in range(1 + rng.randrange(4)):
+                out[rng.randrange(m)] = rng.randrange(8)
+            return out, "flip"
+        if r < 0.85:
+            other = rng.choice(self.entries).choices
+            k = rng.randrange(m + 1)
+            j = rng.randrange(len(other) + 1)
+            return ch[:k] + other[j:], "splice"
+        k = rng.randrange(m + 1)
+        if r < 0.93:
+            return ch[:k] + [rng.randrange(8) for _ in range(1 + rng.randrange(4))] + ch[k:], (
+                "insert"
+            )
+        return ch[:k] + ch[k + 1 + rng.randrange(8) :], "delete"
+
+    def describe(self) -> dict[str, Any]:
+        return {"corpus": len(self.entries), "features": len(self.counts)}
+
+
+def declared_sometimes(*modules: str) -> list[str]:
+    """The names of the sometimes-assertions in the source of ``modules`` (calls
+    ``<anything>.sometimes("literal name", ...)``), for ``System.sometimes``: read from the code
+    itself, so the list cannot drift from it, and one in a branch no run takes is still reported
+    as never reached."""
+    import ast
+    import importlib.util
+
+    names: list[str] = []
+    for mod in modules:
+        spec = importlib.util.find_spec(mod)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"declared_sometimes: no module {mod!r}")
+        with open(spec.origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), spec.origin)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "sometimes"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and node.args[0].value not in names
+            ):
+                names.append(node.args[0].value)
+    return names
