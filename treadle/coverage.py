@@ -118,13 +118,14 @@ class Corpus:
         self.max_entries = max_entries
         self.runs = 0
 
-    def add_run(self, choices: list[int], cov: RunCoverage) -> bool:
-        """Count the run's features; keep it if it reached one never reached before."""
+    def add_run(self, choices: list[int], first: dict[Hashable, int]) -> bool:
+        """Count the run's features (feature -> choice position of its first hit); keep the run
+        if it reached one never reached before."""
         self.runs += 1
         counts = self.counts
         new: list[Hashable] = []
         cuts: list[int] = []
-        for f, pos in cov.first.items():
+        for f, pos in first.items():
             n = counts.get(f)
             if n is None:
                 new.append(f)
@@ -143,6 +144,14 @@ class Corpus:
         else:
             self.entries.append(entry)
         return True
+
+    def frozen(self) -> Corpus:
+        """A copy that later :meth:`add_run` calls do not change (entries are never mutated)."""
+        c = Corpus(self.max_entries)
+        c.entries = list(self.entries)
+        c.counts = dict(self.counts)
+        c.runs = self.runs
+        return c
 
     def rarity(self, i: int) -> int:
         """How often the rarest feature entry ``i`` introduced has been reached (low: rare)."""

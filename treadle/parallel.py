@@ -64,6 +64,8 @@ class RunSpec:
     check_determinism: bool = False
     #: count event kinds and faults per run (campaigns)
     coverage: bool = False
+    #: a learning strategy's corpus, frozen for this generation of seeds (treadle.generations)
+    corpus: Any = None
 
 
 @dataclass
@@ -84,6 +86,11 @@ class SeedRun:
     det_sample: tuple[list[int], str] | None = None
     #: campaigns: history event types and faults seen, with counts
     coverage: dict[str, dict[str, int]] | None = None
+    #: sometimes-assertions evaluated: name -> step of the first hit (None: never true)
+    sometimes: dict[str, int | None] | None = None
+    #: a learning strategy's coverage of the run: feature -> choice position of its first hit
+    #: (with ``choices`` kept for every run)
+    features: dict[Any, int] | None = None
 
 
 @dataclass
@@ -120,11 +127,19 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
     from treadle.determinism import divergence, in_sample, log_digest, run_log
     from treadle.run import run_once
 
+    if strategy.learns:
+        strategy.bind_system(system)
     strategy.begin_run(seed, spec.config, spec.max_steps)
     rec = _CountingRecorder(strategy) if spec.coverage else Recorder(strategy)
     log = spec.check_determinism
-    r = run_once(system, spec.config, spec.bug, rec, spec.max_steps, log_steps=log)
+    on_step = strategy.observer(rec.choices) if strategy.learns else None
+    r = run_once(system, spec.config, spec.bug, rec, spec.max_steps, log_steps=log, on_step=on_step)
     out = SeedRun(seed, r.steps, len(r.history), r.unknown is not None)
+    if r.world.sometimes_seen:
+        out.sometimes = dict(r.world.sometimes_seen)
+    if strategy.learns:
+        out.features = strategy.run_features()
+        out.choices = rec.choices
     if r.violation is not None:
         out.violation = r.violation
         out.choices = rec.choices
@@ -158,6 +173,14 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
     return out
 
 
+def strategy_for(spec: RunSpec) -> Strategy:
+    """The strategy of ``spec``, with the generation's corpus when it learns."""
+    strategy = make_strategy(spec.strategy)
+    if spec.corpus is not None:
+        strategy.load_corpus(spec.corpus)
+    return strategy
+
+
 # ---------------------------------------------------------------------------------------- worker side
 _systems: dict[str, System] = {}
 
@@ -189,7 +212,7 @@ def run_chunk(spec: RunSpec, seeds: list[int]) -> tuple[float, list[SeedRun | _S
     seconds it took (to size later chunks) and the runs."""
     t0 = time.perf_counter()
     system = _system_for(spec.where)
-    strategy = make_strategy(spec.strategy)
+    strategy = strategy_for(spec)
     out: list[SeedRun | _SeedError] = []
     for seed in seeds:
         try:
@@ -402,7 +425,7 @@ class SeedRuns:
 
     # -------------------------------------------------------------- in process
     def _in_process(self) -> Iterator[SeedRun]:
-        strategy = make_strategy(self.spec.strategy)
+        strategy = strategy_for(self.spec)
         n = 0
         while True:
             if self.runs is not None and n >= self.runs:

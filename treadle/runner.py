@@ -17,8 +17,10 @@ from treadle.config import ConfigError
 from treadle.determinism import DeterminismCheck, divergence, log_digest, run_log
 from treadle.errors import InputError, Nondeterminism, TraceMismatch
 from treadle.exhaustive import explore_exhaustive
+from treadle.generations import GenerationRuns
 from treadle.outcome import (
     ExploreResult,
+    SometimesReport,
     replay_command,
     save_new_trace,
     trace_filename,
@@ -121,7 +123,7 @@ def explore(
             out=out,
             progress=on_message,
         )
-    make_strategy(strategy)  # an unknown name is refused before anything runs
+    strat = make_strategy(strategy)  # an unknown name is refused before anything runs
     cfg = sys_obj.resolve_config(config)
     max_steps = steps if steps is not None else sys_obj.steps
     if runs is None and time_limit is None:
@@ -143,7 +145,12 @@ def explore(
         first_seed=seed,
         check_determinism=check_determinism,
     )
-    source = SeedRuns(sys_obj, spec, seed, runs, deadline, workers, executor)
+    source: SeedRuns | GenerationRuns
+    if strat.learns:  # guided, mixed: the corpus changes between generations of seeds only
+        source = GenerationRuns(sys_obj, spec, strat, seed, runs, deadline, workers, executor)
+    else:
+        source = SeedRuns(sys_obj, spec, seed, runs, deadline, workers, executor)
+    sometimes = SometimesReport(sys_obj.sometimes)
     try:
         with source:
             for result in source:
@@ -151,6 +158,8 @@ def explore(
                     checker.checked_elsewhere(
                         result.seed, result.det_sample, result.violation is not None
                     )
+                if result.sometimes:
+                    sometimes.add_run(n_runs, result.sometimes)
                 # a run counts once it is complete: an interrupted run is not reported as explored
                 n_runs += 1
                 total_events += result.events
@@ -168,7 +177,7 @@ def explore(
         interrupted = True
     elapsed = _time.monotonic() - start
     seeds = (seed, seed + n_runs - 1) if n_runs else None
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"sometimes": sometimes.to_json()}
     if checker is not None:
         extra["determinism"] = checker.report()
     if source.parallel:

@@ -32,19 +32,39 @@ class Strategy(Chooser):
         """What this run drew (for reports), e.g. a swarm run's fault mix."""
         return {}
 
-    #: strategies that learn from runs set these (the guided strategy): the explorer then calls
-    #: ``bind_system(system)`` once, ``observe(world, position)`` after every step (position:
-    #: choices made so far) and ``end_run(choices)`` after every run
+    #: strategies that learn from runs (guided, mixed) set this. They learn in *generations*
+    #: (:mod:`treadle.generations`): every run of a generation uses the corpus as it was at the
+    #: generation's start, so the runs are the same in one process or on many workers
     learns = False
 
     def bind_system(self, system: Any) -> None:
         """The system being explored (its declared coverage abstraction)."""
 
+    def observer(self, made: list[int]) -> Any:
+        """The callback run after every step of the run (``made``: the run's choices so far)."""
+        observe = self.observe
+
+        def on_step(world: Any) -> None:
+            observe(world, len(made))
+
+        return on_step
+
     def observe(self, world: Any, position: int) -> None:
         """After every step of the run."""
 
-    def end_run(self, choices: list[int]) -> None:
-        """After the run, with its whole choice list."""
+    def run_features(self) -> dict[Any, int]:
+        """The run's coverage: feature -> choice position of its first hit."""
+        return {}
+
+    def snapshot(self) -> Any:
+        """What a worker needs to run a generation (the corpus)."""
+        return None
+
+    def load_corpus(self, corpus: Any) -> None:
+        """Use a generation's corpus (from :meth:`snapshot`)."""
+
+    def learn(self, choices: list[int], features: dict[Any, int]) -> None:
+        """After a run (in seed order, between generations)."""
 
 
 class RandomWalk(Strategy):
@@ -212,6 +232,18 @@ class Guided(Strategy):
     def bind_system(self, system: Any) -> None:
         self.abstraction = getattr(system, "coverage", None)
 
+    def snapshot(self) -> Any:
+        return self.corpus.frozen()
+
+    def load_corpus(self, corpus: Any) -> None:
+        self.corpus = corpus
+
+    def run_features(self) -> dict[Any, int]:
+        return self.cov.first
+
+    def learn(self, choices: list[int], features: dict[Any, int]) -> None:
+        self.corpus.add_run(choices, features)
+
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
         self.tail.begin_run(seed, config, max_steps)
         rng = random.Random(seed * 7919 + 17)
@@ -246,9 +278,6 @@ class Guided(Strategy):
     def observe(self, world: Any, position: int) -> None:
         self.cov.observe(world, position)
 
-    def end_run(self, choices: list[int]) -> None:
-        self.corpus.add_run(choices, self.cov)
-
     def describe_run(self) -> dict[str, Any]:
         return {"mutation": self.how, "prefix": len(self.prefix), **self.corpus.describe()}
 
@@ -272,8 +301,17 @@ class Mixed(Strategy):
     def observe(self, world: Any, position: int) -> None:
         self.guided.cov.observe(world, position)
 
-    def end_run(self, choices: list[int]) -> None:
-        self.guided.end_run(choices)
+    def run_features(self) -> dict[Any, int]:
+        return self.guided.cov.first
+
+    def snapshot(self) -> Any:
+        return self.guided.snapshot()
+
+    def load_corpus(self, corpus: Any) -> None:
+        self.guided.load_corpus(corpus)
+
+    def learn(self, choices: list[int], features: dict[Any, int]) -> None:
+        self.guided.learn(choices, features)
 
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
         self.current = self.members[seed % len(self.members)]
