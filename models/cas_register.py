@@ -56,6 +56,10 @@ def describe_operation(inp: Call, output: Any) -> str:
     return f"{inp.f}({fmt(inp.value)})"
 
 
+def overwrites(inp: Call) -> bool:
+    return inp.f in ("write",)
+
+
 MODEL = Model(
     name="cas-register",
     init=init,
@@ -63,6 +67,7 @@ MODEL = Model(
     read_only=read_only,
     describe_operation=describe_operation,
     doc="compare-and-set register (etcd/Jepsen conventions), initial value nil",
+    overwrites=overwrites,
     ops=("read", "write", "cas"),
     validate=validate,
     default_init="nil (null)",

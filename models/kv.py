@@ -168,6 +168,10 @@ def describe_operation(inp: Call, output: Any) -> str:
     return f"{inp.f}({k}, {fmt(inp.value)}){suffix}"
 
 
+def overwrites(inp: Call) -> bool:
+    return inp.f in ("put", "write", "delete")
+
+
 MODEL = Model(
     name="kv",
     init=init,
@@ -181,6 +185,7 @@ MODEL = Model(
     explain_unreachable=explain_unreachable,
     describe_operation=describe_operation,
     doc='key-value store: get/put/append/cas/delete, partitioned by key, missing key = ""',
+    overwrites=overwrites,
     ops=("get", "put", "append", "delete", "cas", "read", "write"),
     validate=validate,
     default_init='"" (the empty string) for every key',

@@ -54,6 +54,10 @@ Functions (all pure, no I/O):
     operation (``output`` is UNKNOWN for the invoke), e.g. a cas value that is not
     ``[old new]``; None when it is fine. The checker refuses the history with that text, so
     ``step`` never meets a value it cannot take.
+``overwrites(input) -> bool`` (optional): the operation, with an unknown outcome, is legal in
+    every state and leaves a state that depends on its input only (a register's write). The
+    just-in-time walk then never places two such crashed operations back to back (the second
+    alone gives the same configuration with less linearized).
 ``make_state(value) -> state`` (optional): the state for a user's initial value (``--init``,
     a JSON value); default :func:`hashable`. ``default_init`` says what ``init()`` is, in words.
 """
@@ -153,6 +157,7 @@ class Model:
     describe_state: Callable[[Any], str] = fmt
     doc: str = ""
     ops: tuple[str, ...] | None = None
+    overwrites: Callable[[Call], bool] | None = None
     validate: Callable[[Call, Any], str | None] | None = None
     make_state: Callable[[Any], Any] | None = None
     default_init: str = ""

@@ -27,12 +27,17 @@ def read_only(inp: Call) -> bool:
     return inp.f == "read"
 
 
+def overwrites(inp: Call) -> bool:
+    return inp.f in ("write",)
+
+
 MODEL = Model(
     name="register",
     init=init,
     step=step,
     read_only=read_only,
     doc="read/write register, initial value nil",
+    overwrites=overwrites,
     ops=("read", "write"),
     default_init="nil (null)",
 )

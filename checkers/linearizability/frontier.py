@@ -56,6 +56,7 @@ def frontier(
 ) -> Generator[int, None, FrontierOutcome]:
     step = model.step
     read_only = model.read_only
+    overwrites = model.overwrites
     slot_of: dict[int, int] = {}
     free: list[int] = []
     next_slot = 0
@@ -93,11 +94,14 @@ def frontier(
         bit = 1 << b
         items = list(open_ops.items())
         seen = set(configs)
-        stack = list(configs)
+        # breadth first: configurations come in order of how many operations they add, so a
+        # configuration is met after the ones it is dominated by (the same state with one
+        # unknown-outcome operation fewer linearized), and is then skipped
+        queue = deque((m, s, False) for m, s in configs)
         out: set[tuple[int, Any]] = set()
         memo: dict[tuple[Any, int], tuple[bool, Any]] = {}
-        while stack:
-            mask, st = stack.pop()
+        while queue:
+            mask, st, after_overwrite = queue.popleft()
             if mask & bit:
                 out.add((mask & ~bit, st))
                 continue
@@ -106,7 +110,7 @@ def frontier(
             if budget <= 0:
                 budget = slice_steps
                 yield expansions + model_steps
-            children = []
+            children: list[tuple[int, Any, bool]] = []
             for s, j in items:
                 sb = 1 << s
                 if mask & sb:
@@ -123,14 +127,21 @@ def frontier(
                 if sb & info_bits:
                     if new == st:
                         continue
+                    if after_overwrite and overwrites is not None and overwrites(o.input):
+                        continue  # its sibling (this op right after the parent) dominates
                 elif new == st and read_only is not None and read_only(o.input):
-                    children = [(mask | sb, st)]
+                    children = [(mask | sb, st, False)]
                     break
-                children.append((mask | sb, new))
-            for c in children:
-                if c not in seen:
-                    seen.add(c)
-                    stack.append(c)
+                ow = bool(sb & info_bits) and overwrites is not None and overwrites(o.input)
+                children.append((mask | sb, new, ow))
+            for cm, cs, ow in children:
+                c = (cm, cs)
+                if c in seen:
+                    continue
+                if cm & info_bits and _dominated(c, seen, info_bits):
+                    continue
+                seen.add(c)
+                queue.append((cm, cs, ow))
         del open_ops[b]
         heapq.heappush(free, b)
         if info_bits:
@@ -164,7 +175,7 @@ def frontier(
     return FrontierOutcome(True, expansions, model_steps, list({st for _, st in configs}))
 
 
-def _dominated(c: tuple[int, Any], out: set[tuple[int, Any]], info_bits: int) -> bool:
+def _dominated(c: tuple[int, Any], out: Any, info_bits: int) -> bool:
     mask, st = c
     rem = mask & info_bits
     while rem:
