@@ -409,3 +409,37 @@ def test_the_same_trace_shrinks_to_the_same_bytes_here_and_in_another_process(tm
     )
     assert proc.returncode == 1, proc.stderr
     assert out.read_text() == a
+
+
+def test_treadle_shrink_saves_and_reports_the_best_trace_when_interrupted(tmp_path, capsys):
+    import json
+
+    from treadle.cli import main
+    from treadle.system import register
+
+    calls = {"n": 0, "armed": False}
+    inner = out_of_order_at("b")
+
+    def check(world: World) -> CheckResult | None:
+        calls["n"] += 1
+        if calls["armed"] and calls["n"] > 100:
+            raise KeyboardInterrupt
+        return inner(world)
+
+    base = faulty_pair()
+    sys_ = System(
+        "faulty-pair-cli", "", base.build, steps=200, invariants=[check], defaults=base.defaults
+    )
+    register(sys_)
+    raw = raw_trace(sys_, 400)
+    path = tmp_path / "raw.json"
+    raw.save(str(path))
+    calls["armed"] = True
+    out = tmp_path / "small.json"
+    code = main(["shrink", str(path), "--out", str(out), "--json"])
+    res = json.loads(capsys.readouterr().out)
+    assert code == 130 and res["interrupted"] and res["shrink"]["stopped"] == "interrupted"
+    calls["armed"] = False
+    system, small = load_and_check(str(out))
+    again = replay_trace(system, small)
+    assert again.violation is not None and hist.digest(again.history) == small.history_sha256

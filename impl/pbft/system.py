@@ -94,6 +94,8 @@ system = System(
     },
     invariants=[safety_invariant],
     final_checks=[safety_after_settle, liveness, client_check],
+    # the shrinker may try fewer clients and operations
+    shrink_config={"clients": 1, "ops_per_client": 1},
     settle_steps=3000,
     steps=500,
     # 2: durable request queue, execute events carry the result, ok events the replies counted

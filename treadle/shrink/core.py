@@ -74,8 +74,9 @@ class Shrinker:
         self.best_run: RunResult | None = None
         self._schedule: Schedule | None = None
         self.original_ops = 0
-        #: shrinkable config values (in shrink_keys order) that did not fail
-        self.failed_configs: set[tuple[Any, ...]] = set()
+        #: shrinkable config values (in shrink_keys order) that did not fail -> the best run's
+        #: steps when they were tried
+        self.failed_configs: dict[tuple[Any, ...], int] = {}
         #: plain candidates already run and rejected: (choices, steps), under the best config
         self._rejected: set[tuple[tuple[int, ...], int]] = set()
 

@@ -111,15 +111,14 @@ class ScheduleRecorder(_Watcher):
     def _before(self, ev: Any) -> None:
         w = self.world
         assert w is not None
-        node = ev.node if type(ev) in (Pending, Fault) else None
-        if (
-            type(ev) is Pending
-            and ev.kind == "deliver"
-            and (node in w.down or not w.connected(ev.src, node))
-        ):
-            node = None  # lost on the way: the receiver's state does not change
-        if type(ev) is Pending and ev.kind == "timer" and w.nodes.get(ev.node) is None:
-            node = None
+        node: str | None = ev.node if type(ev) in (Pending, Fault) else None
+        if type(ev) is Pending:
+            if ev.kind == "deliver" and (
+                ev.node in w.down or not w.connected(ev.src or "", ev.node)
+            ):
+                node = None  # lost on the way: the receiver's state does not change
+            elif ev.kind == "timer" and w.nodes.get(ev.node) is None:
+                node = None
         step = Step(
             event_key(ev),
             node=node,

@@ -43,14 +43,17 @@ def smaller_config(sh: Shrinker) -> bool:
 
 def _try_config(sh: Shrinker, cfg: dict[str, object]) -> bool:
     # the best run's schedule, matched by event identity, keeps its meaning best under a new
-    # configuration; the plain choice list is the fallback. A configuration that failed is not
-    # tried again in later rounds (it seldom starts to fail later, and rounds are many).
+    # configuration; the plain choice list is the fallback. A configuration that failed is
+    # tried again only once the best run is half as long as when it failed (a shorter run
+    # often carries over where a long one did not; retrying every round costs too many runs).
     tried = tuple(cfg[k] for k in sh.shrink_keys)
-    if tried in sh.failed_configs:
+    assert sh.best_run is not None
+    size = sh.best_run.world.step_count
+    if tried in sh.failed_configs and size >= sh.failed_configs[tried]:
         return False
     if sh.try_schedule(sh.schedule(), cfg) or sh.try_choices(list(sh.choices), cfg):
         return True
-    sh.failed_configs.add(tried)
+    sh.failed_configs[tried] = size
     return False
 
 
