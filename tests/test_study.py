@@ -124,3 +124,32 @@ def test_show_json_is_one_object(capsys):
     assert main(["show", FIGURE8, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["format"] == "treadle-study/1" and data["verdict"]["step"] == 192
+
+
+def test_explore_writes_the_page_beside_the_trace(capsys, tmp_path):
+    out = tmp_path / "traces"
+    code = main(
+        ["explore", "example", "--bug", "stale-read", "--runs", "300", "--out", str(out), "--json"]
+    )
+    assert code == 1
+    res = json.loads(capsys.readouterr().out)
+    assert res["page"] == os.path.splitext(res["trace"])[0] + ".html"
+    text = open(res["page"], encoding="utf-8").read()
+    assert '<script type="application/json" id="study-data">' in text
+    assert res["history_sha256"] in text
+
+
+def test_a_600_step_5_node_trace_renders(tmp_path):
+    """The size the page is made for: 600 steps, 5 servers, 3 clients (bench/study_page.py
+    measures its size and first render)."""
+    from treadle.study import write_page
+    from treadle.study.sample import record_trace
+
+    cfg = {"nodes": 5, "clients": 3, "ops_per_client": 20, "crash_rate": 0.01}
+    t = record_trace("raft", cfg, seed=3, steps=600)
+    assert t.steps == 600
+    path = tmp_path / "r600.json"
+    t.save(str(path))
+    write_page(str(path), str(tmp_path / "r600.html"))
+    size = os.path.getsize(tmp_path / "r600.html")
+    assert size < 2_000_000  # a few hundred kB: it opens at once

@@ -460,6 +460,14 @@ def _explore_with_progress(
 
 
 def _print_explore(result: Any, args: argparse.Namespace) -> int:
+    if result.trace:
+        # the study page beside the trace (a failure to draw it never hides the verdict)
+        from treadle.study import page_beside
+
+        page, problem = page_beside(result.trace)
+        result.extra["page"] = page
+        if problem:
+            _console(stderr=True).print(f"[yellow]warning:[/yellow] {esc(problem)}")
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:
@@ -514,6 +522,8 @@ def _print_explore(result: Any, args: argparse.Namespace) -> int:
                     )
                 )
             con.print(f"trace: {esc(result.trace)}")
+            if result.extra.get("page"):
+                con.print(f"page: {esc(result.extra['page'])}")
             con.print(
                 f"replay: [bold]{esc(result.replay)}[/bold]   show: treadle show {esc(result.trace)}"
             )

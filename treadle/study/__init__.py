@@ -19,3 +19,17 @@ def write_page(trace_path: str, out: str) -> str:
     """Replay ``trace_path`` and write its study page to ``out``; returns ``out``."""
     atomic_write(out, trace_page(trace_path))
     return out
+
+
+def page_beside(trace_path: str) -> tuple[str | None, str | None]:
+    """Write the study page beside a trace just saved (``x.json`` -> ``x.html``): (the page's
+    path, None), or (None, why it could not be drawn). Never raises: exploration's verdict
+    matters more than its page."""
+    import os
+
+    out = os.path.splitext(trace_path)[0] + ".html"
+    try:
+        write_page(trace_path, out)
+    except Exception as e:  # noqa: BLE001 - reported, never fatal
+        return None, f"no study page for {trace_path}: {type(e).__name__}: {e}"
+    return out, None

@@ -100,7 +100,9 @@ function stepVisible(s) {
 let visLanes = [], laneX = new Map(), rowOfStep = new Map(), visSteps = [], colW = 90;
 function layout() {
   visLanes = D.lanes.filter((l) => !hiddenLanes.has(l.id));
-  colW = Math.max(56, Math.min(96, Math.floor(760 / Math.max(visLanes.length, 1))));
+  // the lanes share what the step texts (at least ~420px) leave of the chart's width
+  const avail = ($("chartbox").clientWidth || 1000) - 440;
+  colW = Math.max(44, Math.min(96, Math.floor(avail / Math.max(visLanes.length, 1))));
   laneX = new Map(visLanes.map((l, i) => [l.id, 20 + i * colW + colW / 2]));
   visSteps = [0].concat(D.steps.filter(stepVisible).map((s) => s.step));
   rowOfStep = new Map(visSteps.map((s, i) => [s, i]));
@@ -511,3 +513,4 @@ wire();
 drawChart();
 setStep(cur);
 document.body.dataset.ready = "1";
+document.body.dataset.renderMs = String(Math.round(performance.now())); // bench/study_page.py

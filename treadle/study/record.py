@@ -303,13 +303,13 @@ def canonical_repr(
                 # frozen messages recur in many fields and steps: render each once
                 try:
                     text = memo.get(x)
-                except TypeError:
-                    text = None
-                else:
                     if text is None:
                         text = memo[x] = canonical_repr(x, CHIP_LIMIT * 4, None, True)
-                put(text)
-                return
+                except TypeError:
+                    text = None  # a field is unhashable (a list): render it field by field
+                if text is not None:
+                    put(text)
+                    return
             put(type(x).__name__ + "(")
             for i, f in enumerate(dataclasses.fields(x)):
                 if i:
