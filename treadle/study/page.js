@@ -405,6 +405,14 @@ function renderPanel() {
   }
   $("npending").textContent = nm;
   $("ntimers").textContent = nt;
+  // keep the card of the node that took this step in view
+  const card = s && box.querySelector(`.card[data-node="${CSS.escape(s.node)}"]`);
+  if (card) {
+    const panel = $("panel"), head = $("panelhead").offsetHeight;
+    const top = card.offsetTop - panel.offsetTop;
+    if (top - head < panel.scrollTop || top + Math.min(card.offsetHeight, 300) > panel.scrollTop + panel.clientHeight)
+      panel.scrollTop = Math.max(0, top - head - 8);
+  }
 }
 function setStep(n, scroll = true) {
   cur = Math.max(0, Math.min(LAST, n | 0));

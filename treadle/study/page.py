@@ -115,8 +115,9 @@ def _verdict(verdict: dict[str, Any] | None) -> str:
         where = f" ({kind} {_step_link(verdict['step'])}; key v)"
     rows = []
     for r in verdict.get("related") or []:
+        strong = r["why"] in ("commits", "event")  # what the verdict is most about
         rows.append(
-            f"<li>{_step_link(r['step'])} {html.escape(r['lane'])}: "
+            f"<li{' class=key' if strong else ''}>{_step_link(r['step'])} {html.escape(r['lane'])}: "
             f"<code>{html.escape(r['text'])}</code> <span class='note'>— "
             f"{html.escape(_WHY.get(r['why'], r['why']))}</span></li>"
         )
@@ -173,12 +174,14 @@ _LEGEND = """
 
 _PANEL = """
 <div id="panel">
+ <div id="panelhead">
  <div id="scrub"><input type="range" id="slider" min="0" value="0"><div id="ticks"></div></div>
  <div><button id="prev" type="button">◀ p</button> <button id="next" type="button">n ▶</button>
  <button id="goviol" type="button">violation (v)</button></div>
  <div id="stepline"></div>
  <div id="stepdesc"></div>
  <div class="note">state after this step; fields that changed at it are highlighted</div>
+ </div>
  <div id="states"></div>
  <h2>messages in flight (<span id="npending">0</span>)</h2><ul class="pend" id="pending"></ul>
  <h2>timers set (<span id="ntimers">0</span>)</h2><ul class="pend" id="timers"></ul>
