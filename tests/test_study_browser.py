@@ -8,6 +8,7 @@ keeps them).
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 
@@ -26,7 +27,10 @@ ARGS = [
 ]
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIGURE8 = os.path.join(HERE, "..", "histories", "raft", "figure8-leader-completeness-seed94.json")
-PBFT = os.path.join(HERE, "..", "histories", "pbft", "accept-any-view-agreement-seed3.json")
+# a saved PBFT Agreement counterexample (their names carry the seed, which may change)
+PBFT = (
+    sorted(glob.glob(os.path.join(HERE, "..", "histories", "pbft", "*-agreement-*.json"))) or [""]
+)[0]
 
 
 def _missing() -> str | None:

@@ -309,7 +309,7 @@ function drawChart() {
   chart.appendChild(svg);
   chart.appendChild(rows);
   $("chartbox").style.setProperty("--row", rowH + "px");
-  setStep(cur, false);
+  setStep(cur, true); // rows came or went: bring the current step back into view
 }
 
 // ---------------------------------------------------------------- the scrubber and state panel
