@@ -49,11 +49,13 @@ def _watch_checks(system: System, found: dict[str, Any]) -> System:
         watched.__qualname__ = getattr(check, "__qualname__", "check")
         return watched
 
-    return dataclasses.replace(
-        system,
-        invariants=[wrap(c, False) for c in system.invariants],
-        final_checks=[wrap(c, True) for c in system.final_checks],
-    )
+    fields = {f.name for f in dataclasses.fields(system)}
+    changes = {
+        name: [wrap(c, name != "invariants") for c in getattr(system, name)]
+        for name in ("invariants", "final_checks", "history_checks")
+        if name in fields
+    }
+    return dataclasses.replace(system, **changes)
 
 
 def study_trace(path: str) -> Study:
@@ -243,6 +245,21 @@ def verdict_data(
     }
 
 
+def _positions(world: Any) -> dict[Any, int]:
+    """History position by event ``index``."""
+    return {ev.get("index", i): i for i, ev in enumerate(world.history)}
+
+
+def op_position(o: dict[str, Any], end: str, positions: dict[Any, int]) -> int | None:
+    """Where an operation of a linearizability counterexample starts (``call``) or ends
+    (``ret``) in the history: by the events' ``index`` (``call_index``/``ret_index``), the
+    checker's own positions being in its list of client events."""
+    idx = o.get(f"{end}_index")
+    if idx is not None and idx in positions:
+        return positions[idx]
+    return None
+
+
 def _final_step(
     world: Any,
     refs: dict[str, list[Any]],
@@ -256,13 +273,16 @@ def _final_step(
     cex = details.get("counterexample")
     if isinstance(cex, dict) and cex.get("prefixes"):
         by_id = {o["id"]: o for o in cex.get("operations", [])}
+        pos = _positions(world)
         rets = [
-            by_id[i]["ret"]
+            p
             for i in cex["prefixes"][0].get("must_precede", [])
-            if i in by_id and isinstance(by_id[i].get("ret"), int)
+            if i in by_id
+            for p in [op_position(by_id[i], "ret", pos)]
+            if p is not None
         ]
-        if rets and min(rets) < len(world.rec_event_step):
-            return world.rec_event_step[min(rets)]
+        if rets:
+            return int(world.rec_event_step[min(rets)])
     named = [world.rec_event_step[i] for i in refs["events"] if i < len(world.rec_event_step)]
     named += [r["step"] for r in related if r["why"] in ("operation", "event")]
     return max(named) if named else last
@@ -281,13 +301,15 @@ def related_events(
     cex = details.get("counterexample")
     if isinstance(cex, dict):
         by_id = {o["id"]: o for o in cex.get("operations", [])}
+        positions = _positions(world)
         for oid in refs["operations"]:
             o = by_id.get(oid)
             if o is None:
                 continue
-            for pos in (o.get("call"), o.get("ret")):
-                if isinstance(pos, int) and 0 <= pos < len(world.history):
-                    out.setdefault(pos, "operation")
+            for end in ("call", "ret"):
+                p = op_position(o, end, positions)
+                if p is not None:
+                    out.setdefault(p, "operation")
     nodes, terms, indexes = set(refs["nodes"]), set(refs["terms"]), set(refs["indexes"])
     for i, ev in enumerate(world.history):
         if ev.get("node") not in nodes or ev.get("type") in WORLD_TYPES:

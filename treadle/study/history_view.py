@@ -11,6 +11,7 @@ became leader in, the index it last committed ...).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from checkers.result import CheckResult
@@ -27,6 +28,11 @@ from treadle.study.extract import (
 )
 
 
+def _natural(name: str) -> tuple[Any, ...]:
+    """Process 2 before process 10."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
 class HistoryView:
     """A history laid out like a recorded run: event i is step i + 1."""
 
@@ -40,8 +46,12 @@ class HistoryView:
                 continue
             kind = "client" if e.get("type") in CLIENT_TYPES and "process" in e else "server"
             lanes.setdefault(lane, kind)
-        self.server_ids = tuple(sorted(n for n, k in lanes.items() if k == "server"))
-        self.client_ids = tuple(sorted(n for n, k in lanes.items() if k == "client"))
+        self.server_ids = tuple(
+            sorted((n for n, k in lanes.items() if k == "server"), key=_natural)
+        )
+        self.client_ids = tuple(
+            sorted((n for n, k in lanes.items() if k == "client"), key=_natural)
+        )
         self.step_count = len(events)
         self.rec_steps = [
             {

@@ -100,9 +100,16 @@ _WHY = {
 }
 
 
-def _verdict(verdict: dict[str, Any] | None) -> str:
+def _verdict(verdict: dict[str, Any] | None, meta: dict[str, Any]) -> str:
     if verdict is None:
-        return '<div id="verdict" class="ok">The replay violates no property.</div>'
+        if meta.get("kind") == "history" and not (meta.get("config") or {}).get("model"):
+            return (
+                '<div id="verdict" class="ok">Not checked here: <code>treadle check '
+                f"{html.escape(meta['trace'])} --model M --html OUT</code> draws it with its "
+                "verdict.</div>"
+            )
+        what = "The history" if meta.get("kind") == "history" else "The replay"
+        return f'<div id="verdict" class="ok">{what} violates no property.</div>'
     if verdict["verdict"] == "unknown":
         return (
             f'<div id="verdict" class="unknown"><span class="prop">unknown: '
@@ -111,8 +118,11 @@ def _verdict(verdict: dict[str, Any] | None) -> str:
     refs = verdict.get("refs") or {}
     where = ""
     if verdict.get("step") is not None:
-        kind = "at the end of the run" if verdict.get("final") else "after"
-        where = f" ({kind} {_step_link(verdict['step'])}; key v)"
+        link = _step_link(verdict["step"])
+        if verdict.get("final"):
+            where = f" (checked at the end of the run; the step it is about: {link}, key v)"
+        else:
+            where = f" (fails after {link}, key v)"
     rows = []
     for r in verdict.get("related") or []:
         strong = r["why"] in ("commits", "event")  # what the verdict is most about
@@ -201,18 +211,19 @@ def _lin_section(verdict: dict[str, Any] | None, raw: CheckResult | None, events
 
     cex = raw.details["counterexample"]
     plain = [{k: v for k, v in e.items() if not k.startswith("_")} for e in events]
+    from treadle.study.extract import op_position
+
+    positions = {e.get("index", i): i for i, e in enumerate(events)}
     rows = []
     for o in cex.get("operations", []):
 
-        def at(pos: Any) -> str:
-            if not isinstance(pos, int) or pos >= len(events):
-                return "never"
-            return _step_link(events[pos]["_step"])
+        def at(end: str, o: dict[str, Any] = o) -> str:
+            pos = op_position(o, end, positions)
+            return "never" if pos is None else _step_link(events[pos]["_step"])
 
         rows.append(
             f"<tr><td>{html.escape(str(o['process']))}</td><td>{html.escape(o['describe'])}</td>"
-            f"<td>{html.escape(o['status'])}</td><td>{at(o.get('call'))}</td>"
-            f"<td>{at(o.get('ret'))}</td></tr>"
+            f"<td>{html.escape(o['status'])}</td><td>{at('call')}</td><td>{at('ret')}</td></tr>"
         )
     scoped = LIN_CSS.replace("body{", "#lin-body{").replace("h1{", "#lin h1{")
     return (
@@ -237,7 +248,7 @@ def render_page(
     title = title or f"treadle · {meta['system']} {meta.get('bug') or ''} seed {meta.get('seed')}"
     body = [
         _header(meta, verdict),
-        _verdict(verdict),
+        _verdict(verdict, meta),
         _TOOLBAR,
         _LEGEND,
         '<div id="main"><div id="chartbox"><div id="lanehead"></div><div id="chart"></div></div>',

@@ -128,7 +128,7 @@ def print_trace_table(
             if sn > 0 and e["type"] not in ("crash", "restart", "partition", "heal")
         ]
         detail = text + "".join(f"\n  → {r}" for r in recorded)
-        if sn == vstep:
+        if v is not None and sn == vstep:
             style = "bold red"
             detail += f"\n  ✖ {v['property']} fails here"
         row = [f"{mark}{sn}", str(time), esc(node), esc(kind), esc(detail)]
