@@ -74,7 +74,7 @@ def test_no_violation_counts_match():
 
 
 def test_time_budget_every_reported_seed_reproduces_alone():
-    r = treadle.explore("tally", seed=100, time_limit=1.0, workers=2, out=None, shrink_seconds=0)
+    r = treadle.explore("tally", seed=100, time=1.0, workers=2, out=None, shrink_seconds=0)
     assert r.verdict == "violation"
     first, last = r.seeds
     assert r.runs == last - first + 1  # the seeds reported are exactly the ones counted
@@ -83,7 +83,7 @@ def test_time_budget_every_reported_seed_reproduces_alone():
     assert alone.history_sha256 == r.history_sha256
     assert alone.violation.to_json() == r.violation.to_json()
 
-    ok = treadle.explore("example", time_limit=1.0, workers=2, out=None)
+    ok = treadle.explore("example", time=1.0, workers=2, out=None)
     assert ok.verdict == "ok" and ok.runs > 0
     assert ok.seeds == (0, ok.runs - 1)
 

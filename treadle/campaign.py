@@ -14,7 +14,7 @@ seed that now fails in another way reports that signature as new.
 
 from __future__ import annotations
 
-import time
+import time as _time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -128,7 +128,7 @@ def _trace_of(system: System, spec: RunSpec, r: SeedRun) -> Trace:
 def campaign(
     system: str | System,
     bug: str | None = None,
-    time_limit: float | None = None,
+    time: float | None = None,
     runs: int | None = None,
     seed: int | None = None,
     steps: int | None = None,
@@ -140,8 +140,9 @@ def campaign(
     progress: Callable[[int, int, int, float], None] | None = None,
 ) -> CampaignResult:
     """Run a campaign (see the module's doc). ``seed`` defaults to where the last campaign of
-    this system, bug and strategy stopped; without ``runs`` or ``time_limit``, 60 seconds."""
-    check_budgets(runs, steps, time_limit, 0.0)
+    this system, bug and strategy stopped; without ``runs`` or ``time`` (seconds), 60 seconds."""
+    check_budgets(runs, steps, time, 0.0)
+    time_limit = time
     sys_obj = get_system(system) if isinstance(system, str) else system
     sys_obj.check_bug(bug)
     cfg = sys_obj.resolve_config(config)
@@ -151,7 +152,7 @@ def campaign(
     parallel = workers > 1 or executor is not None
     where = worker_locator(sys_obj) if parallel else {"name": sys_obj.name}
     started = now_text()
-    start = time.monotonic()
+    start = _time.monotonic()
     deadline = start + time_limit if time_limit is not None else None
     n_runs = events = total_steps = unknown_runs = failing = 0
     faults: dict[str, int] = {}
@@ -181,10 +182,10 @@ def campaign(
                         failing += 1
                         _record(db, sys_obj, spec, r, groups, out)
                     if progress:
-                        progress(n_runs, events, failing, time.monotonic() - start)
+                        progress(n_runs, events, failing, _time.monotonic() - start)
         except KeyboardInterrupt:
             interrupted = True
-        elapsed = time.monotonic() - start
+        elapsed = _time.monotonic() - start
         result = CampaignResult(
             "ok",
             sys_obj.name,
@@ -331,7 +332,7 @@ def triage(
 ) -> TriageResult:
     """Re-run the known failing seeds (up to :data:`TRIAGE_SEEDS` per signature) against the
     current code; update each failure's status in the database."""
-    start = time.monotonic()
+    start = _time.monotonic()
     items: list[TriageItem] = []
     n_runs = 0
     if not _exists(db_path):
@@ -421,7 +422,7 @@ def triage(
             if progress:
                 progress(f"{f.summary}: {status}")
         items.extend(new_items.values())
-    elapsed = time.monotonic() - start
+    elapsed = _time.monotonic() - start
     result = TriageResult("ok", items, n_runs, elapsed, db_path)
     statuses = {it.status for it in items}
     if statuses & {"still failing", "regressed", "new"}:

@@ -71,7 +71,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         r = campaign(
             system,
             bug=args.bug,
-            time_limit=args.time,
+            time=args.time,
             runs=args.runs,
             seed=args.seed,
             steps=args.steps,

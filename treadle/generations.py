@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from treadle.parallel import PoolStats, RunSpec, SeedRun, SeedRuns, _kill_pool, process_pool
+from treadle.parallel import LocalPool, PoolStats, RunSpec, SeedRun, SeedRuns
 from treadle.strategies import Strategy
 from treadle.system import System
 
@@ -47,7 +47,7 @@ class GenerationRuns:
         self.first, self.runs, self.deadline = first, runs, deadline
         self.workers, self.executor = max(1, int(workers)), executor
         self.stats = PoolStats(workers=self.workers)
-        self._pool: cf.ProcessPoolExecutor | None = None
+        self._pool = LocalPool(self.workers)  # one pool for every generation (restartable)
         self._current: SeedRuns | None = None
         strategy.bind_system(system)
 
@@ -68,14 +68,15 @@ class GenerationRuns:
                 return
             k = GENERATION if self.runs is None else min(GENERATION, self.runs - n)
             spec = replace(self.spec, corpus=self.strategy.snapshot())
-            executor = self.executor
-            if executor is None and self.workers > 1:
-                if self._pool is None:
-                    self._pool = process_pool(self.workers)
-                    self.stats.executor = "process-pool"
-                executor = self._pool
             src = SeedRuns(
-                self.system, spec, self.first + n, k, self.deadline, self.workers, executor
+                self.system,
+                spec,
+                self.first + n,
+                k,
+                self.deadline,
+                self.workers,
+                self.executor,
+                pool=self._pool,
             )
             self._current = src
             with src:
@@ -100,6 +101,4 @@ class GenerationRuns:
             self._add_stats(self._current.stats)
             self._current.close()
             self._current = None
-        if self._pool is not None:
-            _kill_pool(self._pool)
-            self._pool = None
+        self._pool.close()

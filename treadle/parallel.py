@@ -376,14 +376,38 @@ class PoolStats:
         }
 
 
+class LocalPool:
+    """The process pool treadle makes (and may restart): shared by the SeedRuns of one
+    exploration (e.g. the generations of a learning strategy), killed by :meth:`close`."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def get(self) -> cf.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = process_pool(self.workers)
+        return self._pool
+
+    def restart(self) -> None:
+        """Drop a broken pool; the next :meth:`get` starts a fresh one."""
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            _kill_pool(self._pool)
+            self._pool = None
+
+
 class SeedRuns:
     """Iterate over the runs of seeds ``first, first+1, ...`` in seed order.
 
     ``runs``: how many seeds (None: until ``deadline``, a ``time.monotonic()`` value; at least one
     run starts). ``stop_at_violation``: submit nothing past the lowest violating seed known (the
     caller stops there). ``workers`` 1 without ``executor``: every run in this process, one at a
-    time, as the serial loop always did. Use as a context manager (or call :meth:`close`): it
-    stops and cleans up the workers when the caller leaves the loop early."""
+    time, as the serial loop always did. ``pool``: a :class:`LocalPool` to use (and leave open)
+    instead of making one. Use as a context manager (or call :meth:`close`): it stops and cleans
+    up the workers when the caller leaves the loop early."""
 
     def __init__(
         self,
@@ -395,6 +419,7 @@ class SeedRuns:
         workers: int = 1,
         executor: cf.Executor | None = None,
         stop_at_violation: bool = True,
+        pool: LocalPool | None = None,
     ):
         if runs is None and deadline is None:
             raise ValueError("SeedRuns needs runs or a deadline")
@@ -404,7 +429,8 @@ class SeedRuns:
         self.executor = executor
         self.stop_at_violation = stop_at_violation
         self.stats = PoolStats(workers=self.workers)
-        self._own_pool: cf.ProcessPoolExecutor | None = None
+        self._owns_pool = pool is None
+        self._pool = pool if pool is not None else LocalPool(self.workers)
         self._pending: dict[cf.Future[Any], _Chunk] = {}
         self._closed = False
 
@@ -440,10 +466,8 @@ class SeedRuns:
         if self.executor is not None:
             self.stats.executor = type(self.executor).__name__
             return self.executor
-        if self._own_pool is None:
-            self._own_pool = process_pool(self.workers)
-            self.stats.executor = "process-pool"
-        return self._own_pool
+        self.stats.executor = "process-pool"
+        return self._pool.get()
 
     def _submit(self, seeds: list[int]) -> None:
         fut = self._executor().submit(run_chunk, self.spec, seeds)
@@ -458,9 +482,8 @@ class SeedRuns:
                 f"{seeds[0]}..{seeds[-1]}: {type(why).__name__}: {why}); a run may be killing "
                 "its process (os._exit, a signal, running out of memory): try --workers 1"
             ) from None
-        if self._own_pool is not None and isinstance(why, cf.BrokenExecutor):
-            _kill_pool(self._own_pool)
-            self._own_pool = None
+        if self.executor is None and isinstance(why, cf.BrokenExecutor):
+            self._pool.restart()
         elif self.executor is not None and isinstance(why, cf.BrokenExecutor):
             raise TreadleError(
                 f"the executor broke while running seeds {seeds[0]}..{seeds[-1]} ({why}); "
@@ -573,9 +596,8 @@ class SeedRuns:
         for fut in self._pending:
             fut.cancel()
         self._pending.clear()
-        if self._own_pool is not None:
-            _kill_pool(self._own_pool)
-            self._own_pool = None
+        if self._owns_pool:
+            self._pool.close()
 
 
 # ---------------------------------------------------------------------------------------- helpers
