@@ -115,6 +115,7 @@ class Store(Node):
                 break
             crc, payload = record
             if checksum(payload) != crc:
+                ctx.sometimes("eventstore: recovery drops a torn WAL record")
                 torn = position  # a half-written record: drop it and anything after it
                 break
             self.index(decode(position, payload))
@@ -127,6 +128,7 @@ class Store(Node):
         for stream, version, state in storage.get("snapshots", ()):
             # a snapshot never refers past its stream (it is written after the events it folds)
             if version <= len(self.streams.get(stream, ())):
+                ctx.sometimes("eventstore: a snapshot survives a restart")
                 self.snapshots[stream] = (version, state)
         storage.sync()
         self.durable = len(self.log)
@@ -161,6 +163,8 @@ class Store(Node):
             return
         current = self.version(m.stream)
         if not expected_matches(m.expected, current):
+            # optimistic concurrency: the check that prevents lost updates
+            ctx.sometimes("eventstore: an append is refused for a wrong expected version")
             ctx.record(
                 "rejected", stream=m.stream, expected=m.expected, actual=current, event_ids=ids
             )
@@ -180,6 +184,7 @@ class Store(Node):
         if [e.event_id for e in entries] != ids or any(e.stream != m.stream for e in entries):
             self.reply(ctx, src, AppendReply(m.req, False, error="event-id-reused"))
             return
+        ctx.sometimes("eventstore: a retried append is answered from the stored events")
         ctx.record("deduplicated", stream=m.stream, event_ids=ids, first_version=entries[0].version)
         reply = AppendReply(
             m.req,
@@ -192,6 +197,7 @@ class Store(Node):
 
     def write(self, ctx: Context, src: str, m: Append, first_version: int) -> None:
         storage = ctx.storage
+        ctx.sometimes("eventstore: a batch of several events appended at once", len(m.events) > 1)
         positions = []
         for i, new in enumerate(m.events):
             entry = Recorded(

@@ -13,6 +13,7 @@ from impl.eventstore.client import Client
 from impl.eventstore.projector import Projector
 from impl.eventstore.store import Store
 from treadle.config import Rule, comma_list, flag, integer, text
+from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -173,6 +174,7 @@ system = System(
     },
     invariants=[store_invariants],
     final_checks=[settled_log_and_projection, snapshot_replay],
+    sometimes=declared_sometimes("impl.eventstore.store"),
     settle_steps=200,
     steps=300,
     # the shrinker may try fewer clients, operations, accounts and users

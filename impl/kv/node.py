@@ -252,6 +252,7 @@ class Server(Node):
         if cfg.epoch <= self.cfg.epoch:
             return
         self.cfg = cfg
+        ctx.sometimes("kv: a server adopts a joint configuration", cfg.old is not None)
         ctx.storage.put("cfg", cfg)
         ctx.record("epoch", epoch=cfg.epoch, members=list(cfg.members), joint=cfg.old is not None)
         if cfg.old is None:
@@ -268,6 +269,8 @@ class Server(Node):
         if cfg.epoch > self.cfg.epoch:
             self.adopt(ctx, cfg)
         elif cfg.epoch < self.cfg.epoch:
+            # what keeps quorums intersecting across membership changes (docs/kv.md)
+            ctx.sometimes("kv: a replica refuses a request made under an older configuration")
             ctx.send(src, Nack(op, self.cfg))
             return False
         return True
@@ -463,6 +466,10 @@ class Server(Node):
         if not self.quorum(op, op.replies, self.r):
             return
         best_version, best_value = max(op.replies.values(), key=lambda vv: vv[0])
+        ctx.sometimes(
+            "kv: a read quorum sees different versions of a key",
+            len({v for v, _ in op.replies.values()}) > 1,
+        )
         if op.f == "get":
             holders = {n for n, (v, _) in op.replies.items() if v == best_version}
             if self.mode == "sloppy":
@@ -477,6 +484,7 @@ class Server(Node):
                 self.reply(ctx, op, True, best_value, best_version)
             else:
                 # ABD: write the value back to a write quorum before returning it
+                ctx.sometimes("kv: a get writes a newer value back before returning it")
                 self.start_write(ctx, op, best_version, best_value)
         else:
             counter = max(best_version[0] if best_version else 0, self.issued.get(op.key, 0))
@@ -508,6 +516,7 @@ class Server(Node):
         if op.tries > self.op_tries:
             self.give_up(ctx, op)
             return
+        ctx.sometimes("kv: a coordinator redoes a phase on the new ring after a Nack")
         if op.phase == "write":
             self.start_write(ctx, op, op.version, op.wvalue)
         else:

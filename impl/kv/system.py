@@ -7,6 +7,7 @@ from typing import Any
 from checkers.result import CheckResult
 from impl.kv.node import ADMIN, Admin, Client, Server, mode_of
 from treadle.config import at_most, choice, comma_list, flag, integer, text
+from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -161,4 +162,5 @@ system = System(
         "sloppy_clock": "lamport",
     },
     symmetric=[["c1", "c2", "c3"]],
+    sometimes=declared_sometimes("impl.kv.node"),
 )

@@ -422,6 +422,10 @@ class Proxy(Node):
         admit, change = breaker.allow(ctx.now)
         if change is not None:
             ctx.record("breaker-state", upstream=cluster, **{"from": change[0], "to": change[1]})
+        ctx.sometimes(
+            "mesh: a breaker admits a half-open trial call", admit and breaker.mode == "half-open"
+        )
+        ctx.sometimes("mesh: an open breaker rejects a call", not admit and breaker.mode == "open")
         call = f"{req.rid}.{req.attempt}"
         ctx.record(
             "breaker-call",
@@ -472,6 +476,15 @@ class Proxy(Node):
             del self.outstanding[inst]
         breaker = self.breakers[req.cluster]
         change = breaker.record(ctx.now, gen, failed)
+        # the breaker's state machine: every transition out of half-open, and stale outcomes
+        ctx.sometimes(
+            "mesh: a failed trial re-opens a half-open breaker", change == ("half-open", "open")
+        )
+        ctx.sometimes("mesh: trials close a half-open breaker", change == ("half-open", "closed"))
+        ctx.sometimes(
+            "mesh: an outcome from before the last transition is ignored",
+            gen != breaker.gen and change is None,
+        )
         if change is not None:
             ctx.record(
                 "breaker-state", upstream=req.cluster, **{"from": change[0], "to": change[1]}
@@ -502,6 +515,7 @@ class Proxy(Node):
             self.finish(ctx, req, "fail", error=f"{why}; gave up after {req.attempt} attempts")
             return
         allowed, n_req, n_retry = self.budget_allows(ctx)
+        ctx.sometimes("mesh: the retry budget refuses a retry", not allowed)
         if not allowed and ctx.bug != "retry-storm":
             self.finish(ctx, req, "fail", error=f"{why}; retry budget exhausted")
             return

@@ -10,6 +10,7 @@ from checkers.mesh import MeshMonitor, weighted_routing
 from checkers.result import CheckResult
 from impl.mesh.node import REGISTRY, Instance, Proxy, Registry
 from treadle.config import Rule, data, integer, rate
+from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -217,4 +218,5 @@ system = System(
         "retry_budget_min": 0,
     },
     symmetric=[],
+    sometimes=declared_sometimes("impl.mesh.node"),
 )

@@ -80,6 +80,7 @@ class ResourceManager(Node):
                 ctx.record("rm-committed")
         elif isinstance(msg, Abort):  # TLA+ RMRcvAbortMsg
             if self.phase != "aborted":
+                ctx.sometimes("twophase: a prepared RM is aborted by the TM", self.voted)
                 ctx.cancel_timer("prepare")
                 ctx.cancel_timer("abort")
                 self.phase = "aborted"
@@ -114,6 +115,7 @@ class TransactionManager(Node):
             return
         if name == "commit":  # TLA+ TMCommit
             self.phase = "committed"
+            ctx.sometimes("twophase: the TM commits")
             ctx.cancel_timer("abort")
             ctx.record("tm-committed", prepared=sorted(self.prepared))
             for rm in self.rms(ctx):
