@@ -127,3 +127,11 @@ def test_a_system_a_subprocess_cannot_import_is_refused_not_skipped():
     sys_ = System("local", "", lambda c, b: abd_register.ticker.build({"raise_at": 99}, b))
     with pytest.raises(treadle.errors.TreadleError, match="cannot check determinism across"):
         treadle.explore(sys_, runs=1, check_determinism=True, out=None)
+
+
+def test_hypothesis_is_derandomized_under_ci():
+    from hypothesis import settings
+
+    assert settings.get_profile("ci").derandomize is True
+    if os.environ.get("CI") and not os.environ.get("HYPOTHESIS_PROFILE"):
+        assert settings.default.derandomize is True
