@@ -63,10 +63,10 @@ def test_empty_budget_is_a_usage_error(capsys, flag, value):
         {"runs": True},
         {"runs": "3"},
         {"steps": 0},
-        {"time_limit": 0},
-        {"time_limit": -1.0},
-        {"time_limit": float("nan")},
-        {"time_limit": float("inf")},
+        {"time": 0},
+        {"time": -1.0},
+        {"time": float("nan")},
+        {"time": float("inf")},
         {"shrink_seconds": -1},
     ],
 )
@@ -95,7 +95,7 @@ def test_runs_that_take_no_step_are_not_no_violation(capsys):
 
 
 def test_a_tiny_time_budget_still_completes_a_run():
-    r = treadle.explore("example", time_limit=1e-9, out=None)
+    r = treadle.explore("example", time=1e-9, out=None)
     assert r.runs >= 1 and r.verdict == "ok"
 
 

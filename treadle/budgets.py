@@ -55,7 +55,7 @@ def check_budgets(
     if steps is not None:
         positive_int("steps", steps)
     if time_limit is not None:
-        positive_seconds("time_limit", time_limit)
+        positive_seconds("time", time_limit)
     if shrink_seconds is not None:
         non_negative_seconds("shrink_seconds", shrink_seconds)
 
