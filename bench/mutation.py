@@ -427,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "systems": {},
     }
+    out = args.out or os.path.join(
+        REPO, ".treadle", "mutation", f"{'-'.join(systems)}-seed{args.seed}-runs{args.runs}.json"
+    )
     for system in systems:
         mutants = sample(system, args.mutants, args.seed)
         n_sites = len(mutation_sites(system))
@@ -461,16 +464,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{system} ({n_sites} sites, {len(mutants)} sampled, {args.runs} runs): {line}",
             flush=True,
         )
-    if args.list:
-        return 0
-    out = args.out or os.path.join(
-        REPO, ".treadle", "mutation", f"{'-'.join(systems)}-seed{args.seed}-runs{args.runs}.json"
-    )
-    os.makedirs(os.path.dirname(out), exist_ok=True)
+        _save(report, out)  # after every system: a long run stopped half-way keeps its results
+    if not args.list:
+        print(f"results: {out}")
+    return 0
+
+
+def _save(report: dict[str, Any], out: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(report, f, indent=1)
-    print(f"results: {out}")
-    return 0
 
 
 if __name__ == "__main__":

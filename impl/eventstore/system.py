@@ -171,6 +171,10 @@ system = System(
         "drop_rate": 0.02,
         "duplicate_rate": 0.02,
         "torn_writes": True,
+        # the store and the projector may be cut apart for a while: the projector re-subscribes
+        # periodically, which repairs what a partition lost (like message loss, but for longer)
+        "partition_rate": 0.01,
+        "heal_rate": 0.05,
     },
     invariants=[store_invariants],
     final_checks=[settled_log_and_projection, snapshot_replay],

@@ -547,6 +547,7 @@ class Replica(Node):
 
     def make_stable(self, ctx: Context, seq: int, proof: tuple[Checkpoint, ...]) -> None:
         """The checkpoint is stable: discard the log up to it, move the watermarks."""
+        ctx.sometimes("pbft: a checkpoint becomes stable")
         self.stable_seq = seq
         self.stable_proof = proof
         ctx.storage.put("stable", (seq, proof))
@@ -640,6 +641,7 @@ class Replica(Node):
             h = chain_digest(h, s, d)
         if h != state:
             return  # does not match what 2f+1 replicas certified
+        ctx.sometimes("pbft: a replica catches up by state transfer")
         for s, d, req in entries:
             self.committed.pop(s, None)
             self.execute_entry(ctx, s, d, req, replay=False, transferred=True)
@@ -749,6 +751,8 @@ class Replica(Node):
         ctx.storage.put("in_view_change", True)
         self.assigned = set()
         vc = ViewChange(view, self.stable_seq, self.stable_proof, self.prepared_set(), ctx.id)
+        # the view-change safety argument (Castro & Liskov 4.4): prepared certificates survive
+        ctx.sometimes("pbft: a view change carries a prepared certificate", bool(vc.prepared))
         self.log_view_change(ctx, vc)
         ctx.record("view-change", view=view)
         self.multicast(ctx, vc)
@@ -869,6 +873,14 @@ class Replica(Node):
         ctx.storage.put("view", view)
         ctx.storage.put("in_view_change", False)
         ctx.record("new-view", view=view, o=[[pp.seq, pp.digest] for pp in nv.pre_prepares])
+        ctx.sometimes(
+            "pbft: a new view re-proposes a request prepared in an earlier view",
+            any(pp.digest != NULL for pp in nv.pre_prepares),
+        )
+        ctx.sometimes(
+            "pbft: a new view fills a gap with a null request",
+            any(pp.digest == NULL for pp in nv.pre_prepares),
+        )
         ctx.cancel_timer("view-change")
         for req in nv.requests:
             d = request_digest(req)
@@ -1099,6 +1111,11 @@ class Client(Node):
         if msg.sender != src or src not in ctx.servers or msg.client != ctx.id:
             return
         self.replies[src] = (msg.view, msg.result)
+        # f+1 matching replies matter only when some replica answers something else
+        ctx.sometimes(
+            "pbft: a client receives conflicting replies",
+            len({r for _, r in self.replies.values()}) > 1,
+        )
         matching = sorted(s for s, (_, r) in self.replies.items() if r == msg.result)
         # f+1 matching replies from distinct replicas: at least one is from a correct replica
         # (the seeded bug takes f, so one faulty replica can make the client accept anything)

@@ -9,6 +9,7 @@ from checkers.pbft import check_liveness, safety_invariant
 from checkers.pbft.clients import client_check
 from checkers.result import CheckResult
 from impl.pbft.node import BYZANTINE_MODES, ByzantineReplica, Client, Replica
+from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -125,6 +126,7 @@ system = System(
         "max_states": 30_000,
     },
     symmetric=[["c1", "c2"]],
+    sometimes=declared_sometimes("impl.pbft.node"),
 )
 
 # declared config keys (type, range, default) live beside the binding
