@@ -63,7 +63,7 @@ SMALL: list[tuple[str, str, dict[str, Any]]] = [
 #: small configurations BFS cannot finish, with a hand-derived shortest scenario instead:
 #: (system, bug, overrides, (steps, client ops, where it is derived))
 SMALL_HAND: list[tuple[str, str, dict[str, Any], tuple[int, int, str]]] = [
-    ("raft", "figure8", {"ops_per_client": 2}, (18, 2, "docs/raft.md, Figure 8 on three servers")),
+    ("raft", "figure8", {"ops_per_client": 2}, (18, 1, "docs/raft.md, Figure 8 on three servers")),
 ]
 
 #: (system, bug) -> (steps, client ops, where the scenario is derived), default configurations
