@@ -199,11 +199,31 @@ class Corpus:
         return {"corpus": len(self.entries), "features": len(self.counts)}
 
 
-def declared_sometimes(*modules: str) -> list[str]:
-    """The names of the sometimes-assertions in the source of ``modules`` (calls
-    ``<anything>.sometimes("literal name", ...)``), for ``System.sometimes``: read from the code
-    itself, so the list cannot drift from it, and one in a branch no run takes is still reported
-    as never reached."""
+class DeclaredSometimes:
+    """The names of the sometimes-assertions in the source of some modules (calls
+    ``<anything>.sometimes("literal name", ...)``), read on first use (parsing at import would
+    slow every command down). Give one to ``System.sometimes``."""
+
+    def __init__(self, modules: tuple[str, ...]) -> None:
+        self.modules = modules
+        self._names: list[str] | None = None
+
+    def __call__(self) -> list[str]:
+        if self._names is None:
+            self._names = _names_in(self.modules)
+        return list(self._names)
+
+    def __repr__(self) -> str:
+        return f"declared_sometimes{self.modules!r}"
+
+
+def declared_sometimes(*modules: str) -> DeclaredSometimes:
+    """For ``System.sometimes``: the names read from the code itself, so the list cannot drift
+    from it, and one in a branch no run takes is still reported as never reached."""
+    return DeclaredSometimes(modules)
+
+
+def _names_in(modules: tuple[str, ...]) -> list[str]:
     import ast
     import importlib.util
 

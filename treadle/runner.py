@@ -150,7 +150,7 @@ def explore(
         source = GenerationRuns(sys_obj, spec, strat, seed, runs, deadline, workers, executor)
     else:
         source = SeedRuns(sys_obj, spec, seed, runs, deadline, workers, executor)
-    sometimes = SometimesReport(sys_obj.sometimes)
+    sometimes = SometimesReport(sys_obj.sometimes_names())
     try:
         with source:
             for result in source:

@@ -85,11 +85,17 @@ class System:
     shrink_config: dict[str, int] = field(default_factory=dict)
     #: the sometimes-assertions the nodes and checks make (``ctx.sometimes(name, cond)``): an
     #: exploration reports those of them never reached, including ones never even evaluated
-    sometimes: list[str] = field(default_factory=list)
+    #: (a list of names, or a callable returning them: ``declared_sometimes("mypkg.node")``)
+    sometimes: list[str] | Callable[[], list[str]] = field(default_factory=list)
     #: the system's abstraction of a world for the guided strategy (world -> iterable of
     #: hashable values, e.g. role x term relation x log relation per server), sampled after
     #: every step; a new value is new coverage. Keep it cheap and coarse.
     coverage: Callable[[World], Any] | None = None
+
+    def sometimes_names(self) -> list[str]:
+        """The declared sometimes-assertions."""
+        s = self.sometimes
+        return list(s() if callable(s) else s)
 
     def schema(self) -> Schema:
         """World, strategy and system keys (a key the system has in ``defaults`` but does not
