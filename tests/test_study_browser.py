@@ -114,6 +114,23 @@ def test_figure8_page_chart_scrubber_filters(browser, tmp_path):
     assert p.count("#chartsvg rect.partition") == len(data["partitions"]) == 2
     assert p.count("#chartsvg rect.down") == len(data["down"])
     assert p.count("#chartsvg line.violation-line") == 1
+    # hovering an arrow shows the whole message: the longest one, uncut
+    longest = max(data["messages"], key=lambda m: len(m["text"]))
+    assert len(longest["text"]) > 160  # longer than the terminal table's cut
+    tips = p.page.eval_on_selector_all(
+        "#chartsvg g.msg line[data-tip]", "els => els.map(e => e.dataset.tip)"
+    )
+    k = next(i for i, t in enumerate(tips) if longest["text"] in t)
+    line = p.page.query_selector_all("#chartsvg g.msg line[data-tip]")[k]
+    line.scroll_into_view_if_needed()
+    box = line.bounding_box()
+    p.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert longest["text"] in p.page.inner_text("#tipbox")
+    # the replay command, with a copy button
+    assert p.page.inner_text("#replaycmd") == f"treadle replay {FIGURE8}"
+    p.page.click("#copy")
+    p.page.wait_for_function("document.getElementById('copy').textContent !== 'copy'")
+    assert p.page.inner_text("#copy") == "copied"
     # the page opens at the violation: n1 has just become leader of term 6 and its log holds
     # term 3's entry at index 1, the committed index the verdict names (highlighted)
     assert "step 192" in p.page.inner_text("#stepline")
@@ -213,6 +230,7 @@ def test_history_protocol_view_and_lin_page(browser, tmp_path):
     )
     p = Page(browser, _page(tmp_path, lin_trace, "local-read"))
     assert p.count("#lin .tl .op") > 0  # the lin timeline
+    assert p.count("#chartsvg rect.cop.ref") >= 1  # the operations it names, on the chart
     links = p.page.eval_on_selector_all("#lin a.step", "els => els.map(e => +e.dataset.step)")
     assert links
     p.page.click(f'#lin a.step[data-step="{links[-1]}"]')

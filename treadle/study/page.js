@@ -11,6 +11,8 @@ const REF_NODES = new Set(REFS.nodes || []);
 const REF_TERMS = new Set((REFS.terms || []).map(String));
 const REF_INDEXES = new Set((REFS.indexes || []).map(String));
 const RELATED = new Set(((V && V.related) || []).map((r) => r.step));
+// history events of the operations a linearizability verdict names
+const REF_OP_EVENTS = new Set(((V && V.related) || []).filter((r) => r.why === "operation").map((r) => r.event));
 const stepByNum = new Map(D.steps.map((s) => [s.step, s]));
 const msgById = new Map(D.messages.map((m) => [m.id, m]));
 const laneIds = D.lanes.map((l) => l.id);
@@ -217,7 +219,9 @@ function drawChart() {
     const x = laneX.get(o.lane) + 6;
     const y1 = yOf(o.invoke) - 5, y2 = o.end != null ? yOf(o.end) + 5 : height - 4;
     const fill = { ok: "#93c5fd", fail: "url(#hatch)", info: "url(#infofade)", pending: "url(#infofade)" }[o.status];
-    const r = el("rect", { x, y: y1, width: 9, height: Math.max(y2 - y1, 6), rx: 2, fill, stroke: o.status === "ok" ? "#60a5fa" : o.status === "fail" ? "#9ca3af" : "#f5c542", class: "cop cop-" + o.status }, svg);
+    const named = REF_OP_EVENTS.has(o.invoke_event) || REF_OP_EVENTS.has(o.end_event);
+    const stroke = named ? "#b91c1c" : o.status === "ok" ? "#60a5fa" : o.status === "fail" ? "#9ca3af" : "#f5c542";
+    const r = el("rect", { x, y: y1, width: 9, height: Math.max(y2 - y1, 6), rx: 2, fill, stroke, "stroke-width": named ? 2.5 : 1, class: "cop cop-" + o.status + (named ? " ref" : "") }, svg);
     r.dataset.step = o.invoke;
     tipOn(r, `${o.process}: ${opLabel(o)}\n${o.status}; invoked at step ${o.invoke}, ` + (o.end != null ? `${o.status} at step ${o.end}` : "never completed"));
   }
@@ -504,17 +508,25 @@ function wire() {
   const copy = $("copy");
   copy.addEventListener("click", () => {
     const text = $("replaycmd").textContent;
-    const done = () => { copy.textContent = "copied"; setTimeout(() => (copy.textContent = "copy"), 1200); };
-    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, () => fallbackCopy(text, done));
-    else fallbackCopy(text, done);
+    const done = (ok) => {
+      copy.textContent = ok ? "copied" : "select and copy";
+      setTimeout(() => (copy.textContent = "copy"), 1500);
+    };
+    // select-and-copy works from file:// everywhere; the async clipboard API (which may ask
+    // for a permission) only if it did not
+    if (selectCopy(text)) done(true);
+    else if (navigator.clipboard) navigator.clipboard.writeText(text).then(() => done(true), () => done(false));
+    else done(false);
   });
 }
-function fallbackCopy(text, done) {
-  // file:// pages are not a secure context everywhere: select and copy the old way
+function selectCopy(text) {
   const ta = document.createElement("textarea");
-  ta.value = text; document.body.appendChild(ta); ta.select();
-  try { document.execCommand("copy"); } catch (e) { /* nothing more to try */ }
-  ta.remove(); done();
+  ta.value = text; ta.style.position = "fixed"; ta.style.opacity = "0";
+  document.body.appendChild(ta); ta.select();
+  let ok = false;
+  try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+  ta.remove();
+  return ok;
 }
 buildToolbar();
 wire();
