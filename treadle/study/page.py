@@ -22,6 +22,12 @@ def _asset(name: str) -> str:
     return resources.files("treadle.study").joinpath(name).read_text(encoding="utf-8")
 
 
+def _scripts() -> str:
+    """The page's JavaScript: one script, so the three files share their top-level names."""
+    parts = [_asset(name) for name in ("page.js", "chart.js", "panel.js")]
+    return "\n".join(parts) + "\nstart();\n"
+
+
 def _script_json(data: Any) -> str:
     """JSON safe inside <script>: no "</" can end the element early."""
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=repr)
@@ -264,5 +270,5 @@ def render_page(
         f"<title>{html.escape(title)}</title><style>{_asset('page.css')}</style></head><body>"
         + "".join(body)
         + f'<script type="application/json" id="study-data">{_script_json(data)}</script>'
-        f"<script>{_asset('page.js')}</script></body></html>"
+        f"<script>{_scripts()}</script></body></html>"
     )
