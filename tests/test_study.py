@@ -64,22 +64,38 @@ def test_state_deltas_rebuild_every_snapshot(figure8):
 
 def test_figure8_verdict_names_the_leader_and_the_wrong_commit(figure8):
     v = figure8.data["verdict"]
+    d = v["details"]
     assert v["property"] == "Leader Completeness"
-    assert v["step"] == 192 and not v["final"]
-    assert set(v["refs"]["nodes"]) == {"n1", "n2"}
+    assert v["step"] is not None and not v["final"]  # a per-step invariant: its own step
+    assert set(v["refs"]["nodes"]) == {d["node"], d["committed_by"]}
     rel = {(r["step"], r["lane"], r["text"].split()[0]) for r in v["related"]}
-    assert (192, "n1", "became-leader") in rel  # the later leader without the entry
-    assert (173, "n2", "commit") in rel  # the earlier, wrong commit (term 4, index 3 >= 1)
+    assert (v["step"], d["node"], "became-leader") in rel  # the later leader without the entry
+    commits = [r for r in v["related"] if r["why"] == "commits"]
+    # the earlier, wrong commit: the committer, in the committed term, up to the index or past
+    assert commits and all(r["lane"] == d["committed_by"] for r in commits)
+    assert all(f"term={d['committed_term']}" in r["text"] for r in commits)
+    assert all(r["step"] < v["step"] for r in commits)
+    # nothing is related by its history position alone (an event's own "index")
+    for r in v["related"]:
+        ev = figure8.run.history[r["event"]]
+        named = {ev.get("log_index"), ev.get("term")} & set(
+            v["refs"]["indexes"] + v["refs"]["terms"]
+        )
+        assert named or r["why"] != "names"
 
 
 def test_describe_is_what_the_state_panel_shows(figure8):
     from treadle.study.extract import state_at
 
-    st = state_at(figure8.data, 192)
-    assert st["n1"]["role"] == "leader" and st["n1"]["term"] == 6
-    assert st["n1"]["log"]["1"].startswith("t3 ")
-    assert st["n2"] == {"status": "down"}
-    assert state_at(figure8.data, 173)["n2"]["commit_index"] == 3
+    v = figure8.data["verdict"]
+    d = v["details"]
+    st = state_at(figure8.data, v["step"])[d["node"]]
+    assert st["role"] == "leader" and st["term"] == d["term"]
+    entry = st["log"].get(str(d["index"]))  # the entry it holds there is not the committed one
+    assert entry is None or not entry.startswith(f"t{d['committed_term']} ")
+    commit = next(r for r in v["related"] if r["why"] == "commits")
+    after = state_at(figure8.data, commit["step"])[d["committed_by"]]
+    assert after["commit_index"] >= d["index"] and after["term"] == d["committed_term"]
 
 
 @pytest.mark.parametrize(
@@ -112,24 +128,26 @@ def test_every_saved_trace_renders(path, tmp_path):
         assert data["verdict"]["step"] is not None
 
 
-def test_show_terminal_filters_and_marks_the_violation(capsys, monkeypatch):
+def test_show_terminal_filters_and_marks_the_violation(capsys, monkeypatch, figure8):
     monkeypatch.setenv("COLUMNS", "220")
-    assert (
-        main(["show", FIGURE8, "--node", "n1", "--around", "192", "--window", "3", "--state"]) == 0
-    )
+    vstep = figure8.data["verdict"]["step"]
+    node = figure8.data["verdict"]["details"]["node"]
+    argv = ["show", FIGURE8, "--node", node, "--around", str(vstep), "--window", "3", "--state"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "✖ 192" in out and "Leader Completeness fails here" in out
-    assert "n1 (changed)" in out
+    assert f"✖ {vstep}" in out and "Leader Completeness fails here" in out
+    assert f"{node} (changed)" in out
     steps = [int(m) for m in re.findall(r"^(?:✖ )?(\d+)\s", out, re.M)]
-    assert steps and all(189 <= s <= 192 for s in steps)
+    assert steps and all(vstep - 3 <= s <= vstep for s in steps)
     assert main(["show", FIGURE8, "--node", "n9"]) == 2
     assert "no such node" in capsys.readouterr().err
 
 
-def test_show_json_is_one_object(capsys):
+def test_show_json_is_one_object(capsys, figure8):
     assert main(["show", FIGURE8, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["format"] == "treadle-study/1" and data["verdict"]["step"] == 192
+    assert data["format"] == "treadle-study/1"
+    assert data["verdict"]["step"] == figure8.data["verdict"]["step"]
 
 
 def test_explore_writes_the_page_beside_the_trace(capsys, tmp_path):

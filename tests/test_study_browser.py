@@ -99,24 +99,47 @@ def _page(tmp_path, trace: str, name: str) -> str:
     return out
 
 
+def figure8_facts(data):
+    """What the Figure 8 verdict is about, from its structured references (the saved trace is
+    re-shrunk now and then: nothing here is hard-coded): the later leader, its term, the index
+    it lacks, who committed it, in which term, and the step of that commit."""
+    v = data["verdict"]
+    d = v["details"]
+    commit = next(
+        r
+        for r in v["related"]
+        if r["lane"] == d["committed_by"] and r["text"].startswith("commit ")
+    )
+    return (
+        v["step"],
+        d["node"],
+        d["term"],
+        d["index"],
+        d["committed_by"],
+        d["committed_term"],
+        commit["step"],
+    )
+
+
 def test_figure8_page_chart_scrubber_filters(browser, tmp_path):
-    from treadle.study.extract import study_trace
+    from treadle.study.extract import state_at, study_trace
 
     data = study_trace(FIGURE8).data
+    vstep, leader, term, index, committer, cterm, commit_step = figure8_facts(data)
     p = Page(browser, _page(tmp_path, FIGURE8, "figure8"))
     # the chart: a lane per node and client, an arrow per message
-    assert p.lanes() == ["n1", "n2", "n3", "c1", "c2", "c3"]
+    assert p.lanes() == [lane["id"] for lane in data["lanes"]]
+    assert {"n1", "n2", "n3"} <= set(p.lanes()) and any(x.startswith("c") for x in p.lanes())
     assert p.count("#chartsvg g.msg") == len(data["messages"])
     lost = sum(
         1 for m in data["messages"] if m["fate"].startswith("lost") or m["fate"] == "dropped"
     )
-    assert lost > 0 and p.count("#chartsvg g.msg.lost") == lost
-    assert p.count("#chartsvg rect.partition") == len(data["partitions"]) == 2
+    assert p.count("#chartsvg g.msg.lost") == lost
+    assert p.count("#chartsvg rect.partition") == len(data["partitions"])
     assert p.count("#chartsvg rect.down") == len(data["down"])
     assert p.count("#chartsvg line.violation-line") == 1
     # hovering an arrow shows the whole message: the longest one, uncut
     longest = max(data["messages"], key=lambda m: len(m["text"]))
-    assert len(longest["text"]) > 160  # longer than the terminal table's cut
     tips = p.page.eval_on_selector_all(
         "#chartsvg g.msg line[data-tip]", "els => els.map(e => e.dataset.tip)"
     )
@@ -131,40 +154,45 @@ def test_figure8_page_chart_scrubber_filters(browser, tmp_path):
     p.page.click("#copy")
     p.page.wait_for_function("document.getElementById('copy').textContent !== 'copy'")
     assert p.page.inner_text("#copy") == "copied"
-    # the page opens at the violation: n1 has just become leader of term 6 and its log holds
-    # term 3's entry at index 1, the committed index the verdict names (highlighted)
-    assert "step 192" in p.page.inner_text("#stepline")
+    # the page opens at the violation: the later leader has just been elected, and the entry
+    # its log holds at the committed index the verdict names is highlighted
+    assert f"step {vstep} /" in p.page.inner_text("#stepline")
     assert "Leader Completeness fails here" in p.page.inner_text("#stepline")
-    assert p.field("n1", "term") == "6"
-    assert p.field("n1", "role") == "leader"
-    hit = p.page.inner_text('.card[data-node="n1"] tr[data-field="log"] .chip.hit')
-    assert hit.startswith("1 t3 ")
-    assert "ref" in p.page.get_attribute('.card[data-node="n1"]', "class")
+    assert p.field(leader, "term") == str(term)
+    assert p.field(leader, "role") == "leader"
+    hit = p.page.inner_text(f'.card[data-node="{leader}"] tr[data-field="log"] .chip.hit')
+    assert hit.startswith(f"{index} t") and not hit.startswith(f"{index} t{cterm} ")
+    assert "ref" in p.page.get_attribute(f'.card[data-node="{leader}"]', "class")
     p.page.screenshot(path=str(tmp_path / "figure8-violation.png"))
-    # the earlier step: n2 commits index 3 (so index 1, from term 1) in term 4 by counting
+    # the earlier step: the other node commits up to the index in its later term by counting
     # replicas. The verdict lists it; clicking the link scrubs there.
-    p.page.click('#verdict a.step[data-step="173"]')
-    assert "step 173 /" in p.page.inner_text("#stepline")
-    assert p.field("n2", "commit_index") == "3"
-    assert p.field("n2", "term") == "4"
-    chg = p.page.get_attribute('.card[data-node="n2"] tr[data-field="commit_index"]', "class")
-    assert chg == "chg"  # it changed at this very step
+    p.page.click(f'#verdict a.step[data-step="{commit_step}"]')
+    assert f"step {commit_step} /" in p.page.inner_text("#stepline")
+    assert int(p.field(committer, "commit_index")) >= index
+    assert p.field(committer, "term") == str(cterm)
+    row = f'.card[data-node="{committer}"] tr[data-field="commit_index"]'
+    assert p.page.get_attribute(row, "class") == "chg"  # it changed at this very step
     # keys n/p step through the run
     p.page.keyboard.press("n")
-    assert "step 174 /" in p.page.inner_text("#stepline")
+    assert f"step {commit_step + 1} /" in p.page.inner_text("#stepline")
     p.page.keyboard.press("p")
     p.page.keyboard.press("p")
-    assert "step 172 /" in p.page.inner_text("#stepline")
-    # the slider
-    p.scrub(35)
-    assert "step 35 /" in p.page.inner_text("#stepline")
-    assert p.field("n2", "role") == "leader"
+    assert f"step {commit_step - 1} /" in p.page.inner_text("#stepline")
+    # the slider: state and pending messages as the data says
+    mid = vstep // 2
+    p.scrub(mid)
+    assert f"step {mid} /" in p.page.inner_text("#stepline")
+    st = state_at(data, mid)
+    for node in ("n1", "n2", "n3"):
+        if st[node].get("status") != "down":
+            assert p.field(node, "role") == st[node]["role"]
+            assert p.field(node, "term") == str(st[node]["term"])
     pending = int(p.page.inner_text("#npending"))
     flying = [
-        m for m in data["messages"] if m["sent"] <= 35 and (m["taken"] is None or m["taken"] > 35)
+        m for m in data["messages"] if m["sent"] <= mid and (m["taken"] is None or m["taken"] > mid)
     ]
     assert pending == len(flying)
-    p.page.screenshot(path=str(tmp_path / "figure8-step35.png"))
+    p.page.screenshot(path=str(tmp_path / "figure8-middle.png"))
     # filters: hide n3's lane, then only the causal past of the violation
     rows_before = p.count("#rows .r")
     p.page.uncheck('#f-lanes input[data-lane="n3"]')
@@ -176,14 +204,16 @@ def test_figure8_page_chart_scrubber_filters(browser, tmp_path):
     p.page.check("#f-causal")
     rows_causal = p.count("#rows .r")
     assert 0 < rows_causal < rows_before
-    assert p.count('#rows .r.viol[data-step="192"]') == 1
+    assert p.count(f'#rows .r.viol[data-step="{vstep}"]') == 1
     p.page.screenshot(path=str(tmp_path / "figure8-causal.png"))
     p.page.uncheck("#f-causal")
-    # collapse heartbeats: AppendEntries without entries disappear from the chart
-    heartbeats = sum(1 for m in data["messages"] if m["kind"] == "AppendEntries (no entries)")
-    assert heartbeats > 0
-    p.page.uncheck('#f-kinds input[data-kind="AppendEntries (no entries)"]')
-    assert p.count("#chartsvg g.msg") == len(data["messages"]) - heartbeats
+    # collapse heartbeats (or, if this run has none, the commonest kind)
+    kinds = [m["kind"] for m in data["messages"]]
+    kind = "AppendEntries (no entries)"
+    if kind not in kinds:
+        kind = max(set(kinds), key=kinds.count)
+    p.page.uncheck(f'#f-kinds input[data-kind="{kind}"]')
+    assert p.count("#chartsvg g.msg") == len(data["messages"]) - kinds.count(kind)
     p.clean()
 
 

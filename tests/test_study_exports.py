@@ -69,7 +69,7 @@ def test_otlp_parses_as_an_export_trace_service_request(tmp_path, data):
         for a in rs.resource.attributes
         if a.key == "service.name"
     }
-    assert {"n1", "n2", "n3", "c1", "c2", "c3"} <= services
+    assert {lane["id"] for lane in data["lanes"]} <= services
     errors = [s for s in spans if s.status.code == 2]
     assert any("Leader Completeness" in s.status.message for s in errors)
     for s in spans:
@@ -108,7 +108,7 @@ def test_perfetto_trace_events_with_flows(tmp_path, data):
     doc = json.loads(_export(tmp_path, "perfetto"))
     evs = doc["traceEvents"]
     names = {e["args"]["name"] for e in evs if e["ph"] == "M" and e["name"] == "thread_name"}
-    assert {"n1", "n2", "n3", "c1", "c2", "c3"} <= names
+    assert {lane["id"] for lane in data["lanes"]} <= names
     slices = [e for e in evs if e["ph"] == "X"]
     assert len(slices) == data["meta"]["steps"] + len(data["lanes"])
     starts = {e["id"]: e for e in evs if e["ph"] == "s"}

@@ -314,7 +314,8 @@ def related_events(
     for i, ev in enumerate(world.history):
         if ev.get("node") not in nodes or ev.get("type") in WORLD_TYPES:
             continue
-        vals = [ev.get(k) for k in ("log_index", "index", "seq", "version") if k in ev]
+        # ("index" is the event's own position in the history, not a log index)
+        vals = [ev.get(k) for k in ("log_index", "seq", "version") if k in ev]
         by_index = indexes and any(x in indexes for x in vals if isinstance(x, int))
         by_term = (
             terms
