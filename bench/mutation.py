@@ -384,7 +384,18 @@ def run_mutant(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def score(rows: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
+def flagged(result: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    """The sometimes-assertions the unmutated system reached and the mutant never did: a
+    survivor whose checks went vacuous (Antithesis counts a sometimes never hit as a failure)."""
+    if result["outcome"] != "survived":
+        return []
+    before = set(baseline.get("never_reached") or [])
+    return sorted(set(result.get("never_reached") or []) - before)
+
+
+def score(
+    rows: list[dict[str, Any]], strategy: str, baseline: dict[str, Any] | None = None
+) -> dict[str, Any]:
     outs = [r["results"][strategy] for r in rows]
     counts = {
         k: sum(1 for o in outs if o["outcome"] == k)
@@ -393,8 +404,11 @@ def score(rows: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
     kill_runs = [o["runs"] for o in outs if o["outcome"] == "killed"]
     kill_secs = [o["seconds"] for o in outs if o["outcome"] == "killed"]
     n = len(outs)
+    vacuous = sum(1 for o in outs if baseline is not None and flagged(o, baseline))
     return {
         **counts,
+        # survivors that left a sometimes-assertion unreached (counted among survived)
+        "survived_flagged_by_sometimes": vacuous,
         "mutants": n,
         "score": round(counts["killed"] / n, 3) if n else None,
         "median_runs_to_kill": statistics.median(kill_runs) if kill_runs else None,
@@ -412,8 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=120.0, help="wall-time cap per mutant, s")
     p.add_argument("--list", action="store_true", help="list the sampled mutants and stop")
     p.add_argument("--out", help="JSON results (default .treadle/mutation/...)")
+    p.add_argument("--rescore", metavar="JSON", help="print the scores of a saved result file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.rescore:
+        return rescore(args.rescore)
     if args.worker:
         w = json.loads(args.worker)
         _worker(w["system"], w["strategies"], w["runs"], w["seed"])
@@ -449,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["mutants"].append({"mutant": asdict(m), "id": m.id, "results": res})
             marks = " ".join(f"{s}={res[s]['outcome']}({res[s]['runs']})" for s in strategies)
             print(f"  {m.describe()}   {marks}", flush=True)
-        entry["score"] = {s: score(entry["mutants"], s) for s in strategies}
+        entry["score"] = {s: score(entry["mutants"], s, base[s]) for s in strategies}
         entry["survivors"] = {
             s: [r["mutant"] for r in entry["mutants"] if r["results"][s]["outcome"] == "survived"]
             for s in strategies
@@ -467,6 +484,34 @@ def main(argv: list[str] | None = None) -> int:
         _save(report, out)  # after every system: a long run stopped half-way keeps its results
     if not args.list:
         print(f"results: {out}")
+    return 0
+
+
+def rescore(path: str) -> int:
+    with open(path) as f:
+        report = json.load(f)
+    for system, entry in report["systems"].items():
+        if not entry.get("mutants"):
+            continue
+        for s in report["strategies"]:
+            v = score(entry["mutants"], s, entry["baseline"][s])
+            print(
+                f"{system:10s} {s:7s} killed {v['killed']:2d}/{v['mutants']}  survived "
+                f"{v['survived']:2d} (of which sometimes-flagged {v['survived_flagged_by_sometimes']})"
+                f"  timeout {v['timeout']}  error {v['error']}  median runs to kill "
+                f"{v['median_runs_to_kill']}  median s to kill {v['median_seconds_to_kill']}"
+            )
+        for r in entry["mutants"]:
+            res = r["results"]
+            marks = " ".join(f"{s}={res[s]['outcome']}" for s in report["strategies"])
+            flags = flagged(
+                res[report["strategies"][0]], entry["baseline"][report["strategies"][0]]
+            )
+            m = r["mutant"]
+            print(
+                f"    {m['file']}:{m['line']} [{m['op']}] {m['original']} -> {m['replacement']}"
+                f"  {marks}" + (f"  never reached: {flags}" if flags else "")
+            )
     return 0
 
 

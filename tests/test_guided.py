@@ -140,3 +140,36 @@ def test_every_sometimes_assertion_of_a_reference_system_is_reached(name, runs):
     r = explore(name, strategy="mixed", runs=runs, seed=0, out=None, workers=1)
     assert r.verdict == "ok", r.summary()
     assert r.to_json()["sometimes"]["never_reached"] == []
+
+
+def test_a_node_recording_a_malformed_history_is_a_violation_not_a_harness_error(tmp_path):
+    # a client that invokes again before its operation completed (found by a mutant of the
+    # Raft client that dropped its ctx.fail): the linearizability check refuses the history
+    from treadle.node import Context, Node
+    from treadle.system import Cluster, System
+
+    class Eager(Node):
+        def on_start(self, ctx: Context) -> None:
+            ctx.invoke("get", None, key="k")
+            ctx.set_timer("again", 1)
+
+        def on_timer(self, ctx: Context, name: str) -> None:
+            ctx.invoke("get", None, key="k")
+
+    def lin(world):
+        from checkers.linearizability import check_history
+
+        return check_history(world.history, model="kv")
+
+    sys_ = System(
+        name="eager-client",
+        description="a client that never completes an operation",
+        build=lambda c, b: Cluster(servers={}, clients={"c1": Eager}),
+        final_checks=[lin],
+        steps=5,
+    )
+    register(sys_)
+    r = explore("eager-client", runs=1, out=str(tmp_path), shrink_seconds=0)
+    assert r.verdict == "violation", r.summary()
+    assert r.violation is not None and r.violation.property == "well-formed history"
+    assert "invokes again" in r.violation.message

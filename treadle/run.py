@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.result import CheckResult
-from treadle.errors import TreadleError
+from treadle.errors import InputError, TreadleError
 from treadle.strategies import Replay
 from treadle.system import System
 from treadle.trace import Trace
@@ -20,6 +20,8 @@ from treadle.world import Chooser, World
 
 #: the property an exception raised by node code violates
 HANDLER_EXCEPTION = "handler exception"
+#: the property a history the nodes recorded breaks when a check refuses it as malformed
+WELL_FORMED_HISTORY = "well-formed history"
 
 
 @dataclass
@@ -111,6 +113,16 @@ class CheckerError(TreadleError):
 def _run_check(check: Callable[[World], CheckResult | None], world: World) -> CheckResult | None:
     try:
         return check(world)
+    except InputError as e:
+        # the check refused the recorded history as malformed (a client invoking while its
+        # operation is open, an unpaired completion): the nodes recorded it, so it is the
+        # system's bug, a replayable counterexample, not a harness error
+        return CheckResult.violation(
+            WELL_FORMED_HISTORY,
+            f"the recorded history is not well formed: {e.detail}",
+            check=getattr(check, "__qualname__", repr(check)),
+            reason=e.detail,
+        )
     except Exception as e:
         name = getattr(check, "__qualname__", repr(check))
         tb = traceback.extract_tb(e.__traceback__)
