@@ -61,6 +61,24 @@ def test_list_explore_replay_shrink_show_check_json(capsys, tmp_path):
     assert code == 1 and obj["results"][0]["verdict"] == "violation"
 
 
+def test_campaign_and_triage_json(capsys, tmp_path):
+    db = str(tmp_path / "seeds.db")
+    code, obj = one_object(
+        capsys, "campaign", "example", "--runs", "3", "--db", db, "--workers", "1", "--json"
+    )
+    assert code == 0 and obj["verdict"] == "ok" and obj["runs"] == 3
+    code, obj = one_object(capsys, "triage", "--db", db, "--json")
+    assert code in (0, 1, 3) and isinstance(obj["items"], list) and obj["verdict"]
+
+
+def test_json_fields_are_documented():
+    doc = (ROOT / "docs" / "json.md").read_text()
+    from treadle.cli import COMMANDS
+
+    for name in COMMANDS:
+        assert f"`treadle {name}" in doc, f"docs/json.md does not document {name} --json"
+
+
 def test_prove_json_pbft(capsys):
     code, obj = one_object(capsys, "prove", "pbft", "--json")
     assert code == 0 and obj["verdict"] == "proved" and obj["n"] == 4
