@@ -173,3 +173,19 @@ def test_a_node_recording_a_malformed_history_is_a_violation_not_a_harness_error
     assert r.verdict == "violation", r.summary()
     assert r.violation is not None and r.violation.property == "well-formed history"
     assert "invokes again" in r.violation.message
+
+
+def test_a_coverage_abstraction_that_raises_does_not_change_the_verdict():
+    # a mutant deleted a field the system's abstraction reads: the run must still be judged
+    def broken(world):
+        raise AttributeError("no attribute 'phase'")
+
+    cov = RunCoverage(broken)
+
+    class W:
+        history: list = [{"type": "x", "node": "n1"}]
+        sometimes_order: list = []
+
+    cov.observe(W(), 3)
+    cov.observe(W(), 4)
+    assert ("ev", "node", "x") in cov.first and cov.abstraction is None
