@@ -4,7 +4,12 @@ Each figure is a whole ``treadle.explore("raft", runs=R)`` (default config and c
 pool start included: what a user waits for. The anchor: Coyote explores 10,000 Raft schedules in
 105 s (about 95 schedules/s). The goal on this 2-core machine: 2 workers >= 1.7x one.
 
-    flock /work/team/bench.lock python bench/scale_bench.py [--runs R] [--repeats N] [--no-dask]
+    flock /work/team/bench.lock python bench/scale_bench.py [--runs R ...] [--repeats N]
+        [--strategy mixed random ...] [--no-dask]
+
+``mixed`` (the default strategy) learns from runs, in generations of 16 seeds whose corpus is
+fixed (:mod:`treadle.generations`): workers wait for each other at every generation's end;
+``random`` has no such barrier.
 
 The machine is shared: the load average is printed beside the figures; a speedup measured while
 other processes hold a core is not the speedup of an idle machine.
@@ -44,7 +49,7 @@ def series(label: str, runs: int, repeats: int, **kw) -> float:
     med = statistics.median(times)
     rate = runs / med
     print(
-        f"{label:<28} {runs:>5} runs  median {med:6.2f} s  {rate:7.1f} schedules/s  "
+        f"{label:<26} {runs:>5} runs  median {med:6.2f} s  {rate:7.1f} schedules/s  "
         f"({rate / ANCHOR:.2f}x Coyote's {ANCHOR:.0f})  runs: "
         + ", ".join(f"{t:.2f}" for t in times)
         + f"  [load {load()}]"
@@ -56,15 +61,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, nargs="+", default=[100, 400])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--strategy", nargs="+", default=["mixed", "random"])
     ap.add_argument("--no-dask", action="store_true")
     args = ap.parse_args()
     print(f"anchor: Coyote explores 10,000 Raft schedules in 105 s = {ANCHOR:.0f} schedules/s")
     print(f"cores: {os.cpu_count()}  load average at start: {load()}")
     timed(20, workers=2)  # start the fork server once (a one-time cost per process)
-    for runs in args.runs:
-        one = series("1 worker (in-process)", runs, args.repeats, workers=1)
-        two = series("2 workers (process pool)", runs, args.repeats, workers=2)
-        print(f"  speedup 2 workers / 1: {two / one:.2f}x (goal >= 1.7x)")
+    for strategy in args.strategy:
+        for runs in args.runs:
+            one = series(f"{strategy}: 1 worker", runs, args.repeats, workers=1, strategy=strategy)
+            two = series(f"{strategy}: 2 workers", runs, args.repeats, workers=2, strategy=strategy)
+            print(f"  speedup 2 workers / 1: {two / one:.2f}x (goal >= 1.7x)")
     if args.no_dask:
         return
     try:
@@ -73,14 +80,29 @@ def main() -> None:
         print("dask: not installed (pip install 'treadle[dask]')")
         return
     t0 = time.perf_counter()
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         print(f"dask LocalCluster (2 worker processes) started in {time.perf_counter() - t0:.1f} s")
         ex = client.get_executor(pure=False)
         timed(20, executor=ex, workers=2)  # workers import treadle and the systems once
-        for runs in args.runs:
-            series("2 workers (Dask LocalCluster)", runs, args.repeats, executor=ex, workers=2)
+        for strategy in args.strategy:
+            for runs in args.runs:
+                series(
+                    f"{strategy}: Dask, 2 workers",
+                    runs,
+                    args.repeats,
+                    executor=ex,
+                    workers=2,
+                    strategy=strategy,
+                )
     print(f"load average at end: {load()}")
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from treadle.parallel import LocalPool, PoolStats, RunSpec, SeedRun, SeedRuns
+from treadle.parallel import LocalPool, PickledCorpus, PoolStats, RunSpec, SeedRun, SeedRuns
 from treadle.strategies import Strategy
 from treadle.system import System
 
@@ -67,7 +67,10 @@ class GenerationRuns:
             if self.deadline is not None and n and time.monotonic() >= self.deadline:
                 return
             k = GENERATION if self.runs is None else min(GENERATION, self.runs - n)
-            spec = replace(self.spec, corpus=self.strategy.snapshot())
+            corpus = self.strategy.snapshot()
+            if self.parallel:  # pickled once per generation, not once per chunk
+                corpus = PickledCorpus(corpus)
+            spec = replace(self.spec, corpus=corpus)
             src = SeedRuns(
                 self.system,
                 spec,

@@ -173,11 +173,44 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
     return out
 
 
+class PickledCorpus:
+    """A generation's corpus, pickled once in the parent: every chunk of the generation carries
+    these bytes (a copy, cheap) instead of the corpus object (pickled again per chunk, which
+    costs as much as the runs once the corpus has grown); each worker unpickles a generation's
+    corpus once (:func:`strategy_for`)."""
+
+    __slots__ = ("key", "data")
+
+    def __init__(self, corpus: Any):
+        import hashlib
+
+        self.data = pickle.dumps(corpus, protocol=pickle.HIGHEST_PROTOCOL)
+        self.key = hashlib.sha256(self.data).hexdigest()
+
+    def __getstate__(self) -> tuple[str, bytes]:
+        return self.key, self.data
+
+    def __setstate__(self, state: tuple[str, bytes]) -> None:
+        self.key, self.data = state
+
+
+#: this process's unpickled corpora, by key (the last few generations)
+_corpora: dict[str, Any] = {}
+
+
 def strategy_for(spec: RunSpec) -> Strategy:
     """The strategy of ``spec``, with the generation's corpus when it learns."""
     strategy = make_strategy(spec.strategy)
-    if spec.corpus is not None:
-        strategy.load_corpus(spec.corpus)
+    corpus = spec.corpus
+    if isinstance(corpus, PickledCorpus):
+        loaded = _corpora.get(corpus.key)
+        if loaded is None:
+            if len(_corpora) >= 2:
+                _corpora.pop(next(iter(_corpora)))
+            loaded = _corpora[corpus.key] = pickle.loads(corpus.data)
+        corpus = loaded
+    if corpus is not None:
+        strategy.load_corpus(corpus)
     return strategy
 
 
@@ -273,7 +306,7 @@ class _HiddenMain:
         if self.main is None:
             return
         d = self.main.__dict__
-        self.saved = {k: d[k] for k in ("__file__", "__spec__") if k in d}
+        self.saved: dict[str, Any] = {k: d[k] for k in ("__file__", "__spec__") if k in d}
         d.pop("__file__", None)
         d["__spec__"] = None
 
@@ -383,6 +416,9 @@ class LocalPool:
     def __init__(self, workers: int):
         self.workers = workers
         self._pool: cf.ProcessPoolExecutor | None = None
+        #: seconds and runs measured so far on this pool's workers (sizes the next chunks)
+        self.run_time = 0.0
+        self.run_count = 0
 
     def get(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
@@ -495,8 +531,7 @@ class SeedRuns:
         next_yield = next_seed = self.first
         limit = self.first + self.runs if self.runs is not None else None
         stop_at: int | None = None  # the lowest violating (or raising) seed known
-        run_time = 0.0
-        run_count = 0
+        timing = self._pool  # the estimate lives as long as the pool (across generations)
         in_flight = 2 * self.workers
         while True:
             # hand over every result that is next in seed order
@@ -524,8 +559,8 @@ class SeedRuns:
                 ):
                     break
                 size = 1
-                if run_count:
-                    size = int(CHUNK_SECONDS / max(run_time / run_count, 1e-6))
+                if timing.run_count:
+                    size = int(CHUNK_SECONDS / max(timing.run_time / timing.run_count, 1e-6))
                 if limit is not None:  # balance the tail: no worker left with a long last chunk
                     size = min(size, max(1, (limit - next_seed) // (2 * self.workers)))
                 size = max(1, min(MAX_CHUNK, size))
@@ -561,8 +596,8 @@ class SeedRuns:
                     continue
                 elapsed, results = fut.result()
                 if results:
-                    run_time += elapsed
-                    run_count += len(results)
+                    timing.run_time += elapsed
+                    timing.run_count += len(results)
                 for item in results:
                     if item.seed < next_yield or item.seed in done:
                         continue  # a resubmitted chunk's duplicate
