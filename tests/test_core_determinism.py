@@ -119,7 +119,9 @@ LEAKY = System("leaky2", "", lambda c, b: Cluster(servers={"n1": Leaky}), steps=
 
 def test_global_random_is_caught_at_the_first_run():
     sys_ = LEAKY
-    with pytest.raises(Nondeterminism, match="seed 7: nondeterminism at step 1: the run event .draw v="):
+    with pytest.raises(
+        Nondeterminism, match="seed 7: nondeterminism at step 1: the run event .draw v="
+    ):
         treadle.explore(sys_, runs=3, seed=7, check_determinism=True, out=None)
 
 
@@ -135,3 +137,11 @@ def test_hypothesis_is_derandomized_under_ci():
     assert settings.get_profile("ci").derandomize is True
     if os.environ.get("CI") and not os.environ.get("HYPOTHESIS_PROFILE"):
         assert settings.default.derandomize is True
+
+
+@pytest.mark.parametrize("strategy", ["bfs", "dfs"])
+def test_set_order_dependence_is_caught_by_exhaustive_search(strategy):
+    with pytest.raises(Nondeterminism, match="path 0: nondeterminism at step"):
+        treadle.explore("abd", bug="set-order", strategy=strategy, check_determinism=True, out=None)
+    ok = treadle.explore("abd", strategy=strategy, check_determinism=True, out=None)
+    assert ok.verdict == "ok" and ok.extra["determinism"]["paths_sampled"] >= 1

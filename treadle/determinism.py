@@ -128,6 +128,8 @@ class DeterminismCheck:
     def __init__(self, system: System, cfg: dict[str, Any], bug: str | None, steps: int):
         self.system, self.cfg, self.bug, self.steps = system, cfg, bug, steps
         self.where = locate(system)
+        #: what a checked run is called in messages: a seed, or an exhaustive search's path
+        self.unit = "seed"
         self.index = 0
         self.batch: list[tuple[int, list[int], str]] = []
         self.checked_in_process = 0
@@ -142,7 +144,7 @@ class DeterminismCheck:
         )
         msg = divergence(run_log(result), run_log(again), "the run", "its replay")
         if msg:
-            raise Nondeterminism(f"seed {seed}: {msg}")
+            raise Nondeterminism(f"{self.unit} {seed}: {msg}")
         self.checked_in_process += 1
         if in_sample(self.index) or result.violation is not None:
             self.batch.append((seed, list(choices), log_digest(run_log(result))))
@@ -195,7 +197,7 @@ class DeterminismCheck:
                     or "the histories differ"
                 )
                 raise Nondeterminism(
-                    f"seed {seed}: {msg} (the same choices give another run in another process: "
+                    f"{self.unit} {seed}: {msg} (the same choices give another run in another process: "
                     "node code depends on set or dict-of-hash iteration order, id() or global state)"
                 )
         self.checked_out_of_process += len(batch)

@@ -122,6 +122,7 @@ def explore(
             time_limit=time_limit,
             out=out,
             progress=on_message,
+            check_determinism=check_determinism,
         )
     strat = make_strategy(strategy)  # an unknown name is refused before anything runs
     cfg = sys_obj.resolve_config(config)

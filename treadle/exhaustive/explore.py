@@ -48,6 +48,27 @@ def make_explorer(
     return Explorer(system, cfg, bug, bounds, symmetry, time_limit, progress)
 
 
+def _check_paths(ex: Any, found: Any) -> dict[str, Any]:
+    """--check-determinism for a search: the first paths it ended (and the counterexample) are
+    replayed in-process and in other processes under other hash seeds (one process's searches
+    all see one hash order, so only another process can show a dependence on it)."""
+    from treadle.determinism import DeterminismCheck
+    from treadle.run import run_once
+    from treadle.strategies import Replay
+
+    paths = list(ex.sample_paths)
+    if found is not None:
+        paths.append(list(found.choices))
+    steps = max(ex.max_depth, found.steps if found is not None else 0)
+    check = DeterminismCheck(ex.system, ex.cfg, ex.bug, steps)
+    check.unit = "path"
+    for i, choices in enumerate(paths):
+        r = run_once(ex.system, ex.cfg, ex.bug, Replay(list(choices)), steps, log_steps=True)
+        check.check(i, r, choices)
+    check.finish()
+    return {**check.report(), "paths_sampled": len(paths)}
+
+
 def explore_exhaustive(
     system: System,
     bug: str | None = None,
@@ -59,6 +80,7 @@ def explore_exhaustive(
     progress: Callable[[str], None] | None = None,
     symmetry: bool = True,
     compare: bool = True,
+    check_determinism: bool = False,
 ) -> Any:
     """Exhaustive exploration (``dfs``, ``bfs`` or ``dpor``) of the system's small exhaustive
     config. Returns a :class:`treadle.outcome.ExploreResult`; ``extra`` holds ``complete``,
@@ -83,6 +105,9 @@ def explore_exhaustive(
         found, interrupted = None, True
         ex.stats.complete = False
     st = ex.stats
+    determinism = None
+    if check_determinism and not interrupted:
+        determinism = _check_paths(ex, found)
     extra: dict[str, Any] = {
         "complete": bool(st.complete and found is None and not interrupted),
         "states": st.states if strategy != "dpor" else None,
@@ -100,6 +125,8 @@ def explore_exhaustive(
         "budgets": {k: v for k, v in ex.bounds.items() if k.startswith("max_") and v != -1},
         "liveness": st.liveness,
     }
+    if determinism is not None:
+        extra["determinism"] = determinism
     elapsed_search = time.monotonic() - start
     if strategy != "dpor":
         extra["states_per_s"] = round(st.states / elapsed_search, 1) if elapsed_search else None

@@ -53,6 +53,10 @@ def _next_prefix(inner: list[tuple[int, int]]) -> list[int] | None:
 
 
 # ------------------------------------------------------------------------------ results
+#: paths an exhaustive search keeps for --check-determinism (the first ones to end)
+SAMPLE_PATHS = 20
+
+
 @dataclasses.dataclass
 class Stats:
     strategy: str
@@ -107,6 +111,7 @@ class Explorer:
         #: itself says what that memory is: hashable data, order-free across nodes, put in the
         #: fingerprint so that merging states stays sound (a TLA+ spec's history variables)
         self.ghost: Callable[[World], Any] | None = getattr(system, "fingerprint_ghost", None)
+        self.sample_paths: list[list[int]] = []
         self.liveness: list[tuple[str, Callable[[World], bool]]] = list(
             getattr(system, "liveness", []) or []
         )
@@ -298,6 +303,10 @@ class Explorer:
     def liveness_findings(
         self, w: World, meta: tuple[Any, ...], kind: str, choices: list[int], depth: int
     ) -> None:
+        # every search calls this where a path ends: keep the first few paths for the
+        # determinism check (--check-determinism replays them in other processes)
+        if len(self.sample_paths) < SAMPLE_PATHS:
+            self.sample_paths.append(list(choices))
         for name, pred in self.liveness:
             if name in meta[3] or pred(w):
                 continue
