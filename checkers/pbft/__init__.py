@@ -180,8 +180,9 @@ def check_history(events: Iterable[dict[str, Any]], timeout: float | None = None
 
 
 def check_liveness(events: Iterable[dict[str, Any]], f: int) -> CheckResult | None:
-    """Every request a correct replica received was executed by at least f+1 correct replicas.
-    Only meaningful with at most f faulty replicas and after the network became synchronous;
+    """Every request a correct replica received was executed by at least f+1 correct replicas,
+    unless a later request of its client was (it is superseded, so it can never execute). Only
+    meaningful with at most f faulty replicas and after the network became synchronous;
     returns None (nothing to judge) when more than f replicas are faulty."""
     evs = list(events)
     faulty = {e["node"] for e in evs if e.get("type") == "byzantine"}
