@@ -203,6 +203,7 @@ system = System(
         "max_crashes": 1,
         "drop_rate": 0.0,
         "duplicate_rate": 0.0,
+        "partition_rate": 0.0,  # the random default allows partitions; this small search does not
         "window": 1_000_000_000,
         "latency_min": 1,
         "latency_max": 1,
