@@ -156,7 +156,10 @@ def test_check_determinism_flag(capsys):
         (["explore", "example", "--bug", "nosuch"], "unknown bug 'nosuch'"),
         (["explore", "example", "--strategy", "nosuch"], "unknown strategy 'nosuch'"),
         (["explore", "example", "--config", "nosuch=1"], "unknown config key 'nosuch'"),
-        (["explore", "example", "--config", "clients=many"], "config clients=many: expected an integer"),
+        (
+            ["explore", "example", "--config", "clients=many"],
+            "config clients=many: expected an integer",
+        ),
         (["replay", "/nonexistent/trace.json"], "no such trace file"),
     ],
 )
