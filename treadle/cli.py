@@ -171,30 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the page's data as one object")
 
     s = sub.add_parser("check", help="check histories (recorded by treadle or any real system)")
-    s.add_argument("files", nargs="+", metavar="HISTORY")
-    s.add_argument(
-        "--model",
-        help="a linearizability model (register, cas-register, multi-register, kv, mutex, set, "
-        "fifo-queue, ...) or a protocol checker: raft, pbft, eventstore, kv-store, mesh, breaker",
-    )
-    s.add_argument(
-        "--format", default="auto", help="jsonl | edn | porcupine-etcd | porcupine-kv | auto"
-    )
-    s.add_argument("--timeout", type=float, help="seconds per file; past it the verdict is unknown")
-    s.add_argument(
-        "--init",
-        metavar="VALUE",
-        help="the model's initial state as a JSON (or EDN) literal, e.g. 0 or '{\"x\": 0}'",
-    )
-    s.add_argument("--key", metavar="K", help="check only the operations on key K")
-    s.add_argument(
-        "--max-memory",
-        metavar="SIZE",
-        help="resident memory bound (e.g. 2G); past it the verdict is unknown "
-        "(default: half the machine's RAM)",
-    )
-    s.add_argument("--html", metavar="OUT", help="write an HTML page to study the counterexample")
-    s.add_argument("--json", action="store_true")
+    from treadle.check_cmd import add_arguments as add_check_arguments  # one definition
+
+    add_check_arguments(s)
 
     s = sub.add_parser(
         "prove", help="z3 proofs: quorum intersection (pbft), breaker bounded model checking"
