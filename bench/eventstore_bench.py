@@ -21,8 +21,9 @@ import dataclasses
 import statistics
 import time
 
-from checkers.eventstore import check_history
-from impl.eventstore.system import system
+from treadle.checkers.eventstore import check_history
+from treadle.impl.eventstore.system import system
+
 from treadle.runner import run_once
 from treadle.strategies import Recorder, make_strategy
 
@@ -92,11 +93,11 @@ def checker_time(repeat: int, n_events: int) -> None:
         result = check_history(history)
         times.append(time.perf_counter() - t)
     print(
-        f"checkers.eventstore.check_history on {len(history):,} events: "
+        f"treadle.checkers.eventstore.check_history on {len(history):,} events: "
         f"{statistics.median(times) * 1000:,.0f} ms (median of {repeat}), verdict {result.verdict}"
     )
     try:
-        from checkers.linearizability import check_history as linearizable
+        from treadle.checkers.linearizability import check_history as linearizable
     except ImportError:
         return
     times = []

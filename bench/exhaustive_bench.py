@@ -17,7 +17,8 @@ import statistics
 import time
 from typing import Any
 
-from impl.twophase.spec import abstraction, tla_twophase
+from treadle.impl.twophase.spec import abstraction, tla_twophase
+
 from treadle.exhaustive import count_traces, dpor, make_explorer, search
 from treadle.system import get_system
 from treadle.world import World

@@ -14,8 +14,9 @@ import statistics
 import sys
 import time
 
-from impl.kv.ring import Ring
-from impl.kv.system import system
+from treadle.impl.kv.ring import Ring
+from treadle.impl.kv.system import system
+
 from treadle.runner import explore
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from checkers.linearizability import check_history  # noqa: E402
-from checkers.linearizability.ops import pair_operations  # noqa: E402
-from checkers.linearizability.search import search  # noqa: E402
-from models import REGISTRY  # noqa: E402
+from treadle.checkers.linearizability import check_history  # noqa: E402
+from treadle.checkers.linearizability.ops import pair_operations  # noqa: E402
+from treadle.checkers.linearizability.search import search  # noqa: E402
+from treadle.models import REGISTRY  # noqa: E402
+
 from treadle.codecs import read_history  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "porcupine"

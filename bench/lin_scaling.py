@@ -156,7 +156,8 @@ def corpus(repeat: int) -> None:
         print(f"(corpus not at {CORPUS}: skipped)")
         return
     sys.path.insert(0, str(ROOT))
-    from checkers.linearizability import check_history
+    from treadle.checkers.linearizability import check_history
+
     from treadle.codecs import read_history
 
     rows = [ln.split("\t")[:3] for ln in expected.read_text().splitlines()[1:]]
@@ -182,7 +183,7 @@ def corpus(repeat: int) -> None:
             + (f"  WRONG VERDICTS: {wrong}" if wrong else "  all verdicts as expected")
         )
     f = CORPUS / "kv" / "c50-bad.txt"
-    from checkers.linearizability.ops import pair_operations
+    from treadle.checkers.linearizability.ops import pair_operations
 
     ops, _ = pair_operations(read_history(str(f), "porcupine-kv"))
     for key in ("0", "9"):
@@ -190,8 +191,8 @@ def corpus(repeat: int) -> None:
         for i, o in enumerate(part):
             o.id = i
         t0 = time.perf_counter()
-        from checkers.linearizability import check_operations
-        from models import REGISTRY
+        from treadle.checkers.linearizability import check_operations
+        from treadle.models import REGISTRY
 
         verdict, *_ = check_operations(part, REGISTRY["kv"], timeout=60)
         print(

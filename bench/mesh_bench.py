@@ -13,8 +13,9 @@ import argparse
 import statistics
 import time
 
-from checkers.breaker import proofs
-from impl.mesh.system import system
+from treadle.checkers.breaker import proofs
+from treadle.impl.mesh.system import system
+
 from treadle.runner import explore, run_once
 from treadle.strategies import Recorder, make_strategy
 

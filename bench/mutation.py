@@ -20,7 +20,7 @@ assertions) is listed with a stdlib-``ast`` mutator:
 A seeded sample (``--mutants`` per system, ``--seed``) of the sites that still compile is taken
 in a deterministic order, so two invocations on the same source use the SAME mutants. Each mutant
 is written into a scratch copy of ``impl/`` (under a temporary directory) and explored in a
-subprocess whose ``PYTHONPATH`` puts the scratch copy ahead of the repository, with every
+subprocess that binds ``treadle.impl`` to the scratch copy before anything imports it, with every
 strategy of ``--strategies`` in turn, a budget counted in runs (``--runs``, seed 0: the same runs
 every time), no shrinking, and a wall-time safety cap per mutant (``--timeout``).
 
@@ -298,8 +298,28 @@ def apply(mutant: Mutant, scratch: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- running
+def _bind_impl(folder: str) -> None:
+    """Make ``treadle.impl`` the package in ``folder`` (the mutated copy): an installed treadle maps
+    the repository's ``impl/`` there, so a path entry alone could not shadow it."""
+    import importlib.util
+
+    import treadle
+
+    spec = importlib.util.spec_from_file_location(
+        "treadle.impl", os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["treadle.impl"] = module
+    spec.loader.exec_module(module)
+    treadle.impl = module  # type: ignore[attr-defined]
+
+
 def _worker(system: str, strategies: list[str], runs: int, seed: int) -> None:
     """In the subprocess: explore with each strategy, one JSON line each, as soon as known."""
+    impl = os.environ.get("TREADLE_MUTANT_IMPL")
+    if impl:
+        _bind_impl(impl)
     from treadle.runner import explore
 
     for strategy in strategies:
@@ -342,9 +362,10 @@ def run_mutant(
         env = dict(os.environ)
         if mutant is not None:
             apply(mutant, scratch)
-            env["PYTHONPATH"] = scratch + os.pathsep + REPO
+            env["TREADLE_MUTANT_IMPL"] = os.path.join(scratch, "impl")
         else:
-            env["PYTHONPATH"] = REPO
+            env.pop("TREADLE_MUTANT_IMPL", None)
+        env["PYTHONPATH"] = REPO
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         cmd = [
             sys.executable,

@@ -14,7 +14,8 @@ import statistics
 import tempfile
 import time
 
-from impl.pbft.system import system
+from treadle.impl.pbft.system import system
+
 from treadle.runner import explore
 
 

@@ -1,6 +1,6 @@
 """Verdicts on histories and states. Checkers never import ``impl``: they judge histories
 recorded anywhere, real systems included."""
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 
 __all__ = ["CheckResult"]

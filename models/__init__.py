@@ -8,7 +8,7 @@ contract) and add one entry below.
 
 from __future__ import annotations
 
-from models import (
+from treadle.models import (
     cas_register,
     fifo_queue,
     kv,
@@ -19,8 +19,8 @@ from models import (
     set,
     txn_register,
 )
-from models.model import UNKNOWN, Call, Model, by_key
-from models.stream import MODEL as STREAM_MODEL
+from treadle.models.model import UNKNOWN, Call, Model, by_key
+from treadle.models.stream import MODEL as STREAM_MODEL
 
 REGISTRY: dict[str, Model] = {
     "register": register.MODEL,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, fmt, is_pair
+from treadle.models.model import UNKNOWN, Call, Model, fmt, is_pair
 
 
 def init() -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, fmt, hashable
+from treadle.models.model import UNKNOWN, Call, Model, fmt, hashable
 
 
 def init() -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, by_key, fmt, is_pair
+from treadle.models.model import UNKNOWN, Call, Model, by_key, fmt, is_pair
 
 
 def init() -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, fmt
+from treadle.models.model import UNKNOWN, Call, Model, fmt
 
 
 def init() -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model
+from treadle.models.model import UNKNOWN, Call, Model
 
 
 def init() -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, by_key, fmt
+from treadle.models.model import UNKNOWN, Call, Model, by_key, fmt
 
 
 def init() -> Any:

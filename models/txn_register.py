@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, fmt
-from models.multi_register import make_state, validate_txn
+from treadle.models.model import UNKNOWN, Call, Model, fmt
+from treadle.models.multi_register import make_state, validate_txn
 
 _READ = ("r", "read")
 _WRITE = ("w", "write")

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.linearizability import check_history
-from checkers.result import CheckResult
+from treadle.checkers.linearizability import check_history
+from treadle.checkers.result import CheckResult
+
 from treadle.config import at_most, integer
 from treadle.node import Context, Node
 from treadle.system import Cluster, System

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
+
 from treadle.config import integer
 from treadle.node import Context, Node
 from treadle.system import Cluster, System

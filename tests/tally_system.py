@@ -22,7 +22,8 @@ import os
 import signal
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
+
 from treadle.config import integer, text
 from treadle.node import Context, Node
 from treadle.system import Cluster, System

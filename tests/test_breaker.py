@@ -7,10 +7,9 @@ import json
 import random
 
 import pytest
-
-from checkers.breaker import PROPERTY, check_history, proofs
-from impl.mesh.breaker import Breaker
-from models import breaker as spec
+from treadle.checkers.breaker import PROPERTY, check_history, proofs
+from treadle.impl.mesh.breaker import Breaker
+from treadle.models import breaker as spec
 
 CFG = spec.BreakerConfig(
     failure_threshold=3,

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 import tally_system
+from treadle.checkers.result import CheckResult
 
-from checkers.result import CheckResult
 from treadle.campaign import campaign, triage
 from treadle.cli import main
 from treadle.seeds import SeedDB, signature

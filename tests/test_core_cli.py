@@ -213,7 +213,8 @@ def test_pytest_fixture_fails_with_the_replay_command(treadle_explore):
 
 
 def test_messages_with_brackets_are_printed_verbatim(capsys, tmp_path):
-    from checkers.result import CheckResult
+    from treadle.checkers.result import CheckResult
+
     from treadle.node import Node
     from treadle.system import Cluster, System, register
 

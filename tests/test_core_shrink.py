@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
+
 from treadle import history as hist
 from treadle.node import Context, Node
 from treadle.runner import explore, replay_trace, run_once

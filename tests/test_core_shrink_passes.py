@@ -7,7 +7,8 @@ import subprocess
 import sys
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
+
 from treadle import history as hist
 from treadle.node import Context, Node
 from treadle.runner import explore, load_and_check, replay_trace, run_once

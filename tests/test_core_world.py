@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from treadle.checkers.result import CheckResult
 
-from checkers.result import CheckResult
 from treadle import history as hist
 from treadle.errors import Nondeterminism
 from treadle.node import Context, Node

@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from treadle.checkers.eventstore import Monitor, check_final, check_history
+from treadle.impl.eventstore.messages import Recorded
+from treadle.impl.eventstore.store import Store, checksum, encode
+from treadle.impl.eventstore.system import system
+from treadle.models.model import UNKNOWN, Call
+from treadle.models.stream import MODEL as STREAM
 
-from checkers.eventstore import Monitor, check_final, check_history
-from impl.eventstore.messages import Recorded
-from impl.eventstore.store import Store, checksum, encode
-from impl.eventstore.system import system
-from models.model import UNKNOWN, Call
-from models.stream import MODEL as STREAM
 from treadle.history import write_jsonl
 from treadle.node import Storage
 from treadle.runner import explore, replay, run_once
@@ -276,7 +276,7 @@ def test_stream_model_steps():
 
 
 def test_stream_linearizability_on_recorded_histories():
-    from checkers.linearizability import check_history as linearizable
+    from treadle.checkers.linearizability import check_history as linearizable
 
     assert linearizable(_history(seed=11).history, "stream", timeout=10).ok
     for seed in range(40):

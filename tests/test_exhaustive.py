@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from treadle.checkers.result import CheckResult
+from treadle.impl.twophase.spec import abstraction, tla_twophase
 
 import treadle
-from checkers.result import CheckResult
-from impl.twophase.spec import abstraction, tla_twophase
 from treadle.exhaustive import (
     _rename,
     clone_world,

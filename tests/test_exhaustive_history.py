@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import abd_register
 import pytest
+from treadle.checkers.result import CheckResult
 
 import treadle
-from checkers.result import CheckResult
 from treadle.cli import main
 from treadle.system import System, register
 

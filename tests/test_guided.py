@@ -118,12 +118,12 @@ def test_hit_count_buckets():
 
 def test_declared_sometimes_match_the_code_of_every_reference_system():
     modules = {
-        "raft": ["impl.raft.node"],
-        "pbft": ["impl.pbft.node"],
-        "kv": ["impl.kv.node"],
-        "eventstore": ["impl.eventstore.store"],
-        "mesh": ["impl.mesh.node"],
-        "twophase": ["impl.twophase.node"],
+        "raft": ["treadle.impl.raft.node"],
+        "pbft": ["treadle.impl.pbft.node"],
+        "kv": ["treadle.impl.kv.node"],
+        "eventstore": ["treadle.impl.eventstore.store"],
+        "mesh": ["treadle.impl.mesh.node"],
+        "twophase": ["treadle.impl.twophase.node"],
     }
     systems = all_systems()
     for name, mods in modules.items():
@@ -157,7 +157,7 @@ def test_a_node_recording_a_malformed_history_is_a_violation_not_a_harness_error
             ctx.invoke("get", None, key="k")
 
     def lin(world):
-        from checkers.linearizability import check_history
+        from treadle.checkers.linearizability import check_history
 
         return check_history(world.history, model="kv")
 

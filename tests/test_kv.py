@@ -7,11 +7,11 @@ import glob
 import os
 
 import pytest
+from treadle.checkers.kv import check_convergence, check_durability, check_history
+from treadle.checkers.kv.linearizable import check_linearizable
+from treadle.impl.kv.node import Admin, Client, Server
+from treadle.impl.kv.system import system
 
-from checkers.kv import check_convergence, check_durability, check_history
-from checkers.kv.linearizable import check_linearizable
-from impl.kv.node import Admin, Client, Server
-from impl.kv.system import system
 from treadle import history as hist
 from treadle.runner import explore, replay, run_once
 from treadle.strategies import Recorder, make_strategy
@@ -30,7 +30,7 @@ EXPECTED = {
 @pytest.mark.parametrize("bug", sorted(EXPECTED))
 def test_seeded_bug_is_found(bug, tmp_path):
     r = explore(
-        system, bug=bug, seed=0, runs=600, time_limit=40, out=str(tmp_path), shrink_seconds=0
+        system, bug=bug, seed=0, runs=600, time=40, out=str(tmp_path), shrink_seconds=0
     )
     assert r.verdict == "violation", r.summary()
     assert r.violation.property in EXPECTED[bug], r.violation.message
@@ -46,7 +46,7 @@ def test_correct_modes_hold_their_claims(mode, tmp_path):
 
 def test_sloppy_mode_claims_no_linearizability_but_strict_does():
     # sloppy mode with R = W = 1 is not linearizable in general: the binding must not claim it
-    from impl.kv.system import linearizable
+    from treadle.impl.kv.system import linearizable
 
     cfg = system.resolve_config({"mode": "sloppy"})
     strat = make_strategy("random")

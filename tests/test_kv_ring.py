@@ -15,8 +15,7 @@ from bisect import bisect_right
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from impl.kv.ring import Ring, stable_hash
+from treadle.impl.kv.ring import Ring, stable_hash
 
 KEYS = [f"key-{i}" for i in range(10_000)]
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=8)

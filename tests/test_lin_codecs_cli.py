@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from treadle.checkers.linearizability import check_history, check_operations
+from treadle.checkers.linearizability.ops import pair_operations
+from treadle.models import REGISTRY
 
-from checkers.linearizability import check_history, check_operations
-from checkers.linearizability.ops import pair_operations
-from models import REGISTRY
 from treadle.check_cmd import run
 from treadle.codecs import parse_history, read_history
 from treadle.codecs.edn import EdnError, Keyword, loads

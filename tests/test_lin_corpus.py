@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from treadle.checkers.linearizability import check_history
 
-from checkers.linearizability import check_history
 from treadle.codecs import read_history
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "porcupine"

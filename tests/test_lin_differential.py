@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_lin_oracle import brute_force
+from treadle.checkers.linearizability import check_history
+from treadle.models.model import UNKNOWN, Call, hashable
 
-import models
-from checkers.linearizability import check_history
-from models.model import UNKNOWN, Call, hashable
+from treadle import models
 
 SETTINGS = dict(
     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -224,7 +224,7 @@ VALUES_KV = st.one_of(st.text("ab", max_size=4), st.none(), st.sampled_from([5, 
 )
 def test_kv_unreachable_index_matches_reachable(outs: list[Any], states: list[Any]) -> None:
     # the indexed lookahead (gets sorted by output) must say exactly what reachable() says
-    from models import kv
+    from treadle.models import kv
 
     obs: dict[tuple[Call, Any], int] = {}
     for g, out in enumerate(outs):

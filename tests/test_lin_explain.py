@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from treadle.checkers.linearizability import check_history, render_text
 
-from checkers.linearizability import check_history, render_text
 from treadle.codecs import read_history
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "porcupine"
@@ -60,7 +60,7 @@ def test_c50_bad_explains_the_dead_end() -> None:
 
 
 def test_html_marks_blocker_and_draws_only_the_failing_partition() -> None:
-    from checkers.linearizability.html import render_html
+    from treadle.checkers.linearizability.html import render_html
 
     events = _ev(
         [

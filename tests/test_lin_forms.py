@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from treadle.checkers.linearizability import check_history
 
-from checkers.linearizability import check_history
 from treadle.codecs import parse_history
 from treadle.errors import InputError, TreadleError
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from treadle.checkers.linearizability import check_history, segments
 
-from checkers.linearizability import check_history, segments
 from tests.test_lin_differential import stressing
 from tests.test_lin_oracle import SETTINGS, brute_force, histories
 

@@ -144,9 +144,9 @@ def test_html_into_missing_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_memory_bound_gives_unknown() -> None:
-    from checkers.linearizability import check_operations
-    from checkers.linearizability.ops import pair_operations
-    from models import REGISTRY
+    from treadle.checkers.linearizability import check_operations
+    from treadle.checkers.linearizability.ops import pair_operations
+    from treadle.models import REGISTRY
 
     events = [
         json.loads(line)

@@ -19,10 +19,10 @@ import pytest
 import z3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from treadle.checkers.linearizability import check_history
+from treadle.models.model import UNKNOWN, Call, hashable
 
-import models
-from checkers.linearizability import check_history
-from models.model import UNKNOWN, Call, hashable
+from treadle import models
 
 # ---- an independent reading of the history -------------------------------------------------
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from treadle.checkers import mesh as mc
+from treadle.impl.mesh.system import system
 
-from checkers import mesh as mc
-from impl.mesh.system import system
 from treadle import explore
 from treadle.runner import replay, run_once
 from treadle.strategies import Recorder, make_strategy
@@ -246,7 +246,7 @@ def test_offline_check_of_a_recorded_mesh_history(tmp_path):
 
 
 def test_exhaustive_configuration_finds_a_breaker_bug(tmp_path):
-    r = explore(system, bug="open-forever", strategy="bfs", time_limit=60, out=str(tmp_path))
+    r = explore(system, bug="open-forever", strategy="bfs", time=60, out=str(tmp_path))
     assert r.verdict == "violation", r.summary()
     assert r.violation.property == "Circuit Breaker Conformance"
     assert "stays Open forever" in r.violation.message

@@ -6,11 +6,11 @@ import glob
 import os
 
 import pytest
+from treadle.checkers.pbft import check_history, check_liveness
+from treadle.checkers.pbft.proofs import concrete, run, symbolic
+from treadle.impl.pbft.node import BYZANTINE_MODES
+from treadle.impl.pbft.system import system
 
-from checkers.pbft import check_history, check_liveness
-from checkers.pbft.proofs import concrete, run, symbolic
-from impl.pbft.node import BYZANTINE_MODES
-from impl.pbft.system import system
 from treadle.runner import explore, replay, run_once
 from treadle.strategies import Recorder, make_strategy
 

@@ -10,12 +10,17 @@ import os
 import random
 
 import pytest
+from treadle.checkers.pbft import check_history
+from treadle.checkers.pbft.clients import (
+    REPLY_CERTIFICATE,
+    RESULT_VALIDITY,
+    check_clients,
+    client_check,
+)
+from treadle.impl.pbft.messages import Request, request_digest
+from treadle.impl.pbft.system import system
+from treadle.models.numbered_log import MODEL as NUMBERED_LOG
 
-from checkers.pbft import check_history
-from checkers.pbft.clients import REPLY_CERTIFICATE, RESULT_VALIDITY, check_clients, client_check
-from impl.pbft.messages import Request, request_digest
-from impl.pbft.system import system
-from models.numbered_log import MODEL as NUMBERED_LOG
 from treadle import cli
 from treadle.runner import explore, load_and_check, replay, replay_trace
 from treadle.strategies import Replay
@@ -327,7 +332,7 @@ def test_client_linearizability_agrees_with_brute_force_oracle():
 
 
 def test_numbered_log_model_pruning_hint_is_sound():
-    from models.model import UNKNOWN, Call
+    from treadle.models.model import UNKNOWN, Call
 
     call = Call("append", "x")
     for state in range(6):

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from treadle.checkers.raft import ServerView, StateChecker, check_history, check_protocol
 
 import treadle
-from checkers.raft import ServerView, StateChecker, check_history, check_protocol
 from treadle.runner import explore, run_once
 from treadle.strategies import Recorder, make_strategy
 from treadle.system import get_system
@@ -276,7 +276,7 @@ def test_restart_from_a_snapshot_rebuilds_the_state_machine():
     nid = "n1"
     before = r.world.nodes[nid]
     assert before.snap_index > 0
-    from impl.raft.node import RaftServer
+    from treadle.impl.raft.node import RaftServer
 
     again = RaftServer()
     again.on_start(r.world.contexts[nid])
@@ -353,7 +353,8 @@ def test_exhaustive_config_is_small_and_asynchronous():
 def test_checker_memory_follows_world_copies():
     """The per-step checker keeps its memory of the path on the world: a copy made by the
     exhaustive explorer carries it (Election Safety sees a leader that has since crashed)."""
-    from impl.raft.system import raft_safety
+    from treadle.impl.raft.system import raft_safety
+
     from treadle.exhaustive import clone_world
 
     r = one_run(seed=3, crash_rate=0.0, partition_rate=0.0)

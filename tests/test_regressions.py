@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from checkers.linearizability import check_history
+from treadle.checkers.linearizability import check_history
 
 # Found by `treadle explore example` (seed 8): c1's second write(0) is an identity step where the
 # search first meets it (the register already holds 0), but it must go after write(1) so that

@@ -127,7 +127,8 @@ def test_perfetto_trace_events_with_flows(tmp_path, data):
 
 
 def test_edn_reads_back_with_the_same_verdict(tmp_path):
-    from checkers.linearizability import check_history
+    from treadle.checkers.linearizability import check_history
+
     from treadle.codecs import read_history
     from treadle.runner import replay
 

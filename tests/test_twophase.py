@@ -10,7 +10,7 @@ BUG = "commit-without-all-prepared"
 
 
 def test_random_exploration_finds_the_seeded_bug(tmp_path) -> None:
-    r = treadle.explore("twophase", bug=BUG, seed=0, time_limit=30, out=str(tmp_path))
+    r = treadle.explore("twophase", bug=BUG, seed=0, time=30, out=str(tmp_path))
     assert r.verdict == "violation"
     assert r.violation is not None and r.violation.property == "Consistency"
     assert "committed while" in r.violation.message

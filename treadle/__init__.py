@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 from typing import Any
 
-from checkers.result import OK, UNKNOWN, VIOLATION, CheckResult
+from treadle.checkers.result import OK, UNKNOWN, VIOLATION, CheckResult
 from treadle.config import at_most, choice, flag, integer, number, rate, text
 from treadle.node import Context, Node
 from treadle.runner import ExploreResult, explore, replay
@@ -63,7 +63,7 @@ def __getattr__(name: str) -> Any:
     # loaded on first use: the linearizability checker is large, and treadle.hypothesis needs
     # Hypothesis, which a user of the CLI alone need not have
     if name == "check_history":
-        from checkers.linearizability import check_history
+        from treadle.checkers.linearizability import check_history
 
         return check_history
     if name == "World":

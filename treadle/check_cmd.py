@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import models
+from treadle import models
 from treadle.codecs import FORMATS, iter_history, read_history, resolve_format
 from treadle.errors import InputError, TreadleError
 
@@ -37,7 +37,7 @@ _MESH_TYPES = {"dispatch", "retry", "route", "instance-down", "instance-up", "re
 
 
 def _raft_event(e: dict[str, Any]) -> bool:
-    from checkers.raft.history import _HANDLERS
+    from treadle.checkers.raft.history import _HANDLERS
 
     return "node" in e and e.get("type") in _HANDLERS and e.get("type") != "crash"
 
@@ -72,13 +72,13 @@ def _check_model_name(name: str) -> None:
 
 
 def _protocol_checker(name: str) -> Callable[..., Any]:
-    mod = importlib.import_module("checkers." + name.replace("-", "_"))
+    mod = importlib.import_module("treadle.checkers." + name.replace("-", "_"))
     return mod.check_history
 
 
 def parse_init(text: str | None, fmt: str) -> Any:
     """``--init``: a JSON literal; an EDN literal is accepted too (``{:x 0}``, ``nil``)."""
-    from checkers.linearizability import NO_INIT
+    from treadle.checkers.linearizability import NO_INIT
 
     if text is None:
         return NO_INIT
@@ -114,7 +114,7 @@ def parse_size(text: str | None) -> int | None:
 
 
 def _html(path: str, results: list[tuple[str, Any, list[dict[str, Any]]]]) -> None:
-    from checkers.linearizability.html import render_html
+    from treadle.checkers.linearizability.html import render_html
     from treadle.history import atomic_write
 
     atomic_write(path, render_html(results))
@@ -132,7 +132,7 @@ def _check_file(path: str, args: argparse.Namespace, fmt: str, want_events: bool
     timeout = getattr(args, "timeout", None)
     t0 = time.perf_counter()
     if name in models.REGISTRY:
-        from checkers.linearizability import check_history
+        from treadle.checkers.linearizability import check_history
 
         kept: list[dict[str, Any]] | None = [] if want_events else None
         res = check_history(
@@ -281,7 +281,7 @@ def _print_row(out: Any, path: str, name: str, res: Any, elapsed: float) -> None
             if any(k["verdict"] == v for k in keys)
         )
         print(f"  keys: {len(keys)} ({tally})", file=out)
-        from models.model import fmt
+        from treadle.models.model import fmt
 
         for k in shown:
             print(f"    key {fmt(k['key'])}: {k['verdict']} ({k['operations']} ops)", file=out)

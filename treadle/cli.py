@@ -632,7 +632,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_prove(args: argparse.Namespace) -> int:
     name = args.target.replace("-", "_")
     try:
-        mod = importlib.import_module(f"checkers.{name}.proofs")
+        mod = importlib.import_module(f"treadle.checkers.{name}.proofs")
     except ModuleNotFoundError:
         raise TreadleError(f"nothing to prove for {args.target!r}; known: pbft, breaker") from None
     rest = list(args.rest) + (["--json"] if args.json and "--json" not in args.rest else [])

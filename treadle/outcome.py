@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 from treadle.trace import Trace
 from treadle.workdir import reserve_unique
 

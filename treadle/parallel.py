@@ -31,8 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.result import CheckResult
 from treadle import history as hist
+from treadle.checkers.result import CheckResult
 from treadle.errors import Nondeterminism, TreadleError
 from treadle.strategies import Recorder, Replay, Strategy, make_strategy
 from treadle.system import System

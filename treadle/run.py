@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 from treadle.errors import InputError, TreadleError
 from treadle.strategies import Replay
 from treadle.system import System

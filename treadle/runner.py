@@ -10,9 +10,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.result import CheckResult
 from treadle import history as hist
 from treadle.budgets import check_budgets
+from treadle.checkers.result import CheckResult
 from treadle.config import ConfigError
 from treadle.determinism import DeterminismCheck, divergence, log_digest, run_log
 from treadle.errors import InputError, Nondeterminism, TraceMismatch

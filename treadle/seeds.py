@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 from treadle.workdir import WORKDIR, ensure_gitignore
 
 DEFAULT_DB = os.path.join(WORKDIR, "seeds.db")

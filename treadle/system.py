@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 from treadle.config import ConfigError, Key, Rule, Schema, infer
 from treadle.errors import TreadleError
 from treadle.node import Node

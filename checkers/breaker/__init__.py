@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.result import CheckResult
-from models import breaker as spec
+from treadle.checkers.result import CheckResult
+from treadle.models import breaker as spec
 
 PROPERTY = "Circuit Breaker Conformance"
 

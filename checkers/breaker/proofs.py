@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import z3
+from treadle.models.breaker import BreakerConfig
 
-from models.breaker import BreakerConfig
 from treadle.errors import one_line_parser
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2

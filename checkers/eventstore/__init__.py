@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.eventstore.domain import KNOWN_TYPES, apply, norm
-from checkers.result import CheckResult
+from treadle.checkers.eventstore.domain import KNOWN_TYPES, apply, norm
+from treadle.checkers.result import CheckResult
 
 __all__ = ["Monitor", "check_history", "check_final"]
 

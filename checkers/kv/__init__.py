@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 
 DURABILITY = "Durability"
 CONVERGENCE = "Convergence"

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from checkers.result import CheckResult
-from models import kv
-from models.model import Call, fmt
+from treadle.checkers.result import CheckResult
+from treadle.models import kv
+from treadle.models.model import Call, fmt
 
 
 def _init() -> Any:
@@ -43,7 +43,7 @@ COUNTED_KV = replace(
 
 
 def check_linearizable(events: list[dict[str, Any]], timeout: float | None = None) -> CheckResult:
-    from checkers.linearizability import check_history
+    from treadle.checkers.linearizability import check_history
 
     ops = [e for e in events if e.get("type") in ("invoke", "ok", "fail", "info")]
     return check_history(ops, COUNTED_KV, timeout=timeout)

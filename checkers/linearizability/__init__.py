@@ -29,12 +29,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import models
-from checkers.linearizability.ops import Operation, pair_operations
-from checkers.linearizability.report import build_counterexample, render_text
-from checkers.linearizability.segments import PartitionOutcome, check_partition
-from checkers.result import CheckResult
-from models.model import Model, by_key, fmt
+from treadle.checkers.linearizability.ops import Operation, pair_operations
+from treadle.checkers.linearizability.report import build_counterexample, render_text
+from treadle.checkers.linearizability.segments import PartitionOutcome, check_partition
+from treadle.checkers.result import CheckResult
+from treadle.models.model import Model, by_key, fmt
+
+from treadle import models
 from treadle.errors import TreadleError
 
 PROPERTY = "linearizability"

@@ -34,9 +34,9 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.linearizability.ops import Operation
-from checkers.linearizability.search import Outcome, search
-from models.model import Model
+from treadle.checkers.linearizability.ops import Operation
+from treadle.checkers.linearizability.search import Outcome, search
+from treadle.models.model import Model
 
 SNAPSHOT_EVERY = 100  # returns between frontier snapshots (for the report's window)
 

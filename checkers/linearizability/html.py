@@ -97,7 +97,7 @@ def _label(op: Any) -> str:
 
 
 def _timeline(result: Any, events: list[dict[str, Any]]) -> str:
-    from checkers.linearizability.ops import pair_operations
+    from treadle.checkers.linearizability.ops import pair_operations
 
     cex = (result.details or {}).get("counterexample")
     try:
@@ -221,7 +221,7 @@ def _timeline(result: Any, events: list[dict[str, Any]]) -> str:
 
 def render_html(items: list[tuple[str, Any, list[dict[str, Any]]]]) -> str:
     """``items``: (file name, CheckResult, events) per history."""
-    from checkers.linearizability.report import render_text
+    from treadle.checkers.linearizability.report import render_text
 
     body = ["<h1>treadle check: linearizability</h1>", _LEGEND]
     for name, res, events in items:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from sys import intern
 from typing import Any
 
-from models.model import UNKNOWN, Call, Model, hashable
+from treadle.models.model import UNKNOWN, Call, Model, hashable
+
 from treadle.errors import InputError
 
 CLIENT_TYPES = ("invoke", "ok", "fail", "info")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.linearizability.ops import Operation
-from checkers.linearizability.search import Outcome
-from models.model import Model, fmt
+from treadle.checkers.linearizability.ops import Operation
+from treadle.checkers.linearizability.search import Outcome
+from treadle.models.model import Model, fmt
 
 
 def _op_json(op: Operation, model: Model) -> dict[str, Any]:

@@ -48,8 +48,8 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.linearizability.ops import Operation
-from models.model import UNKNOWN, Model
+from treadle.checkers.linearizability.ops import Operation
+from treadle.models.model import UNKNOWN, Model
 
 
 @dataclass

@@ -21,10 +21,10 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.linearizability.frontier import frontier
-from checkers.linearizability.ops import Operation
-from checkers.linearizability.search import Outcome, search
-from models.model import Model
+from treadle.checkers.linearizability.frontier import frontier
+from treadle.checkers.linearizability.ops import Operation
+from treadle.checkers.linearizability.search import Outcome, search
+from treadle.models.model import Model
 
 _INF = float("inf")
 # segments longer than this are walked just in time (:mod:`.frontier`), linear in their

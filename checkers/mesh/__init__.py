@@ -34,8 +34,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from checkers.breaker import BreakerMonitor, ordinal
-from checkers.result import CheckResult
+from treadle.checkers.breaker import BreakerMonitor, ordinal
+from treadle.checkers.result import CheckResult
 
 DOWN = "No Routing To Down Instances"
 BUDGET = "Retry Budget"

@@ -31,8 +31,8 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from checkers.pbft.clients import check_clients
-from checkers.result import CheckResult
+from treadle.checkers.pbft.clients import check_clients
+from treadle.checkers.result import CheckResult
 
 AGREEMENT = "Agreement"
 VALIDITY = "Validity"

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.linearizability import check_history as check_linearizable
-from checkers.result import CheckResult
-from models.numbered_log import MODEL as SERVICE
+from treadle.checkers.linearizability import check_history as check_linearizable
+from treadle.checkers.result import CheckResult
+from treadle.models.numbered_log import MODEL as SERVICE
+
 from treadle.errors import InputError
 
 RESULT_VALIDITY = "Result Validity"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.raft.history import HistoryChecker, check_protocol
-from checkers.raft.state import PROPERTIES, ServerView, StateChecker
-from checkers.result import CheckResult
+from treadle.checkers.raft.history import HistoryChecker, check_protocol
+from treadle.checkers.raft.state import PROPERTIES, ServerView, StateChecker
+from treadle.checkers.result import CheckResult
 
 __all__ = [
     "PROPERTIES",
@@ -36,7 +36,7 @@ def check_history(events: list[dict[str, Any]], timeout: float | None = None) ->
         return r
     if not any(e.get("type") in CLIENT_TYPES and "process" in e for e in events):
         return r
-    from checkers.linearizability import check_history as check_linearizable
+    from treadle.checkers.linearizability import check_history as check_linearizable
 
     lin = check_linearizable(events, "kv", timeout=timeout)
     if not lin.ok:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.raft.state import (
+from treadle.checkers.raft.state import (
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
     LEADER_COMPLETENESS,
@@ -38,8 +38,8 @@ from checkers.raft.state import (
     describe_entry,
     log_matching_violation,
 )
-from checkers.result import CheckResult
-from models.model import hashable
+from treadle.checkers.result import CheckResult
+from treadle.models.model import hashable
 
 
 def _log_index(ev: dict[str, Any]) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 
 ELECTION_SAFETY = "Election Safety"
 LEADER_APPEND_ONLY = "Leader Append-Only"

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from impl.eventstore import aggregates
-from impl.eventstore.messages import (
+from treadle.impl.eventstore import aggregates
+from treadle.impl.eventstore.messages import (
     Append,
     AppendReply,
     NewEvent,
@@ -27,6 +27,7 @@ from impl.eventstore.messages import (
     SaveSnapshot,
     freeze,
 )
+
 from treadle.node import Context, Node
 
 STORE = "n1"

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from impl.eventstore.messages import Deliver, Recorded, Subscribe
+from treadle.impl.eventstore.messages import Deliver, Recorded, Subscribe
+
 from treadle.node import Context, Node
 
 STORE = "n1"

@@ -30,8 +30,8 @@ import json
 import zlib
 from typing import Any
 
-from impl.eventstore.aggregates import to_json
-from impl.eventstore.messages import (
+from treadle.impl.eventstore.aggregates import to_json
+from treadle.impl.eventstore.messages import (
     Append,
     AppendReply,
     Commit,
@@ -42,6 +42,7 @@ from impl.eventstore.messages import (
     SaveSnapshot,
     Subscribe,
 )
+
 from treadle.node import Context, Node
 
 #: at most this many events per subscription push

@@ -5,13 +5,14 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from checkers.eventstore import Monitor, check_final
-from checkers.eventstore.domain import norm
-from checkers.result import CheckResult
-from impl.eventstore import aggregates
-from impl.eventstore.client import Client
-from impl.eventstore.projector import Projector
-from impl.eventstore.store import Store
+from treadle.checkers.eventstore import Monitor, check_final
+from treadle.checkers.eventstore.domain import norm
+from treadle.checkers.result import CheckResult
+from treadle.impl.eventstore import aggregates
+from treadle.impl.eventstore.client import Client
+from treadle.impl.eventstore.projector import Projector
+from treadle.impl.eventstore.store import Store
+
 from treadle.config import Rule, comma_list, flag, integer, text
 from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
@@ -178,7 +179,7 @@ system = System(
     },
     invariants=[store_invariants],
     final_checks=[settled_log_and_projection, snapshot_replay],
-    sometimes=declared_sometimes("impl.eventstore.store"),
+    sometimes=declared_sometimes("treadle.impl.eventstore.store"),
     settle_steps=200,
     steps=300,
     # the shrinker may try fewer clients, operations, accounts and users

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.result import CheckResult
-from impl.example.node import Client, Server
+from treadle.checkers.result import CheckResult
+from treadle.impl.example.node import Client, Server
+
 from treadle.config import comma_list, flag, integer, text
 from treadle.system import Cluster, System
 from treadle.world import World
@@ -27,7 +28,7 @@ def build(config: dict[str, Any], bug: str | None) -> Cluster:
 
 
 def linearizable(world: World) -> CheckResult:
-    from checkers.linearizability import check_history
+    from treadle.checkers.linearizability import check_history
 
     return check_history(world.history, "cas-register", timeout=10.0)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from impl.kv.messages import (
+from treadle.impl.kv.messages import (
     AuditReq,
     AuditResp,
     Cfg,
@@ -48,7 +48,8 @@ from impl.kv.messages import (
     Write,
     WriteAck,
 )
-from impl.kv.ring import Ring
+from treadle.impl.kv.ring import Ring
+
 from treadle.node import Context, Node
 
 ADMIN = "admin"

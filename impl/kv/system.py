@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.result import CheckResult
-from impl.kv.node import ADMIN, Admin, Client, Server, mode_of
+from treadle.checkers.result import CheckResult
+from treadle.impl.kv.node import ADMIN, Admin, Client, Server, mode_of
+
 from treadle.config import at_most, choice, comma_list, flag, integer, text
 from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
@@ -38,7 +39,7 @@ def build(config: dict[str, Any], bug: str | None) -> Cluster:
 def audit(world: World) -> CheckResult | None:
     """After settling: the admin reads every replica of every key (recorded as ``audit``
     events), then durability and convergence are judged from the history."""
-    from checkers.kv import check_history
+    from treadle.checkers.kv import check_history
 
     admin = world.nodes[ADMIN]
     assert isinstance(admin, Admin)
@@ -56,7 +57,7 @@ def audit(world: World) -> CheckResult | None:
 def linearizable(world: World) -> CheckResult | None:
     if mode_of(world.config, world.bug) != "strict":
         return None  # sloppy mode claims durability and convergence only
-    from checkers.kv.linearizable import check_linearizable
+    from treadle.checkers.kv.linearizable import check_linearizable
 
     return check_linearizable(world.history, timeout=20.0)
 
@@ -162,5 +163,5 @@ system = System(
         "sloppy_clock": "lamport",
     },
     symmetric=[["c1", "c2", "c3"]],
-    sometimes=declared_sometimes("impl.kv.node"),
+    sometimes=declared_sometimes("treadle.impl.kv.node"),
 )

@@ -31,7 +31,8 @@ from fractions import Fraction
 from math import gcd
 from typing import Any
 
-from impl.mesh.breaker import Breaker
+from treadle.impl.mesh.breaker import Breaker
+
 from treadle.node import Context, Node
 
 REGISTRY = "registry"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from checkers.breaker import BreakerMonitor
-from checkers.mesh import MeshMonitor, weighted_routing
-from checkers.result import CheckResult
-from impl.mesh.node import REGISTRY, Instance, Proxy, Registry
+from treadle.checkers.breaker import BreakerMonitor
+from treadle.checkers.mesh import MeshMonitor, weighted_routing
+from treadle.checkers.result import CheckResult
+from treadle.impl.mesh.node import REGISTRY, Instance, Proxy, Registry
+
 from treadle.config import Rule, data, integer, rate
 from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
@@ -218,5 +219,5 @@ system = System(
         "retry_budget_min": 0,
     },
     symmetric=[],
-    sometimes=declared_sometimes("impl.mesh.node"),
+    sometimes=declared_sometimes("treadle.impl.mesh.node"),
 )

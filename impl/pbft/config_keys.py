@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from impl.pbft.node import BYZANTINE_MODES
+from treadle.impl.pbft.node import BYZANTINE_MODES
+
 from treadle.config import Rule, choice, flag, integer
 
 CONFIG_KEYS = [

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from impl.pbft.messages import (
+from treadle.impl.pbft.messages import (
     GENESIS,
     NULL,
     Bundle,
@@ -49,6 +49,7 @@ from impl.pbft.messages import (
     chain_digest,
     request_digest,
 )
+
 from treadle.node import Context, Node
 
 BYZANTINE_MODES = (

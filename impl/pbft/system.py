@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.pbft import check_liveness, safety_invariant
-from checkers.pbft.clients import client_check
-from checkers.result import CheckResult
-from impl.pbft.node import BYZANTINE_MODES, ByzantineReplica, Client, Replica
+from treadle.checkers.pbft import check_liveness, safety_invariant
+from treadle.checkers.pbft.clients import client_check
+from treadle.checkers.result import CheckResult
+from treadle.impl.pbft.node import BYZANTINE_MODES, ByzantineReplica, Client, Replica
+
 from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
@@ -126,11 +127,11 @@ system = System(
         "max_states": 30_000,
     },
     symmetric=[["c1", "c2"]],
-    sometimes=declared_sometimes("impl.pbft.node"),
+    sometimes=declared_sometimes("treadle.impl.pbft.node"),
 )
 
 # declared config keys (type, range, default) live beside the binding
-from impl.pbft.config_keys import CONFIG_KEYS, CONFIG_RULES  # noqa: E402
+from treadle.impl.pbft.config_keys import CONFIG_KEYS, CONFIG_RULES  # noqa: E402
 
 system.config_keys = CONFIG_KEYS
 system.config_rules = CONFIG_RULES

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.raft import ServerView, StateChecker, check_history
-from checkers.result import CheckResult
-from impl.raft.node import RaftClient, RaftServer
+from treadle.checkers.raft import ServerView, StateChecker, check_history
+from treadle.checkers.result import CheckResult
+from treadle.impl.raft.node import RaftClient, RaftServer
+
 from treadle.config import at_most, choice, flag, integer
 from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
@@ -269,7 +270,7 @@ system = System(
         "max_depth": 80,
     },
     symmetric=[["c1", "c2", "c3"]],
-    sometimes=declared_sometimes("impl.raft.node"),
+    sometimes=declared_sometimes("treadle.impl.raft.node"),
     coverage=coverage,
 )
 # Exhaustive search: the per-step checks keep their memory of the path on the world (which terms

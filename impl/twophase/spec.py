@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from impl.twophase.node import TM
+from treadle.impl.twophase.node import TM
 
 
 def tla_twophase(n: int, symmetric: bool | str = False) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.result import CheckResult
-from impl.twophase.node import TM, ResourceManager, TransactionManager
+from treadle.checkers.result import CheckResult
+from treadle.impl.twophase.node import TM, ResourceManager, TransactionManager
+
 from treadle.config import integer
 from treadle.coverage import declared_sometimes
 from treadle.system import Cluster, System
@@ -90,7 +91,7 @@ system = System(
     },
     # up to 9 RMs declared; the ones not in the run are ignored
     symmetric=rms_symmetric(9),
-    sometimes=declared_sometimes("impl.twophase.node"),
+    sometimes=declared_sometimes("treadle.impl.twophase.node"),
     coverage=coverage,
 )
 #: the checks read node states only, never the history: it is left out of fingerprints and

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 from treadle.errors import TreadleError
 from treadle.exhaustive.bounds import _Stop
 from treadle.exhaustive.explorer import Explorer, Found, Stats

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 from treadle.errors import TreadleError
 from treadle.exhaustive.bounds import _DOWN, ASYNC_WINDOW, _Stop
 from treadle.exhaustive.canon import _canon, _freeze, _rename, clone_world

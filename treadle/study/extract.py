@@ -11,8 +11,8 @@ import dataclasses
 import json
 from typing import Any
 
-from checkers.result import CheckResult, references
 from treadle import history as hist
+from treadle.checkers.result import CheckResult, references
 from treadle.errors import TraceMismatch
 from treadle.runner import RunResult, load_and_check, replay_command, replay_trace
 from treadle.study.record import RecordingWorld

@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from checkers.result import CheckResult
 from treadle import history as hist
+from treadle.checkers.result import CheckResult
 from treadle.study.extract import (
     CLIENT_TYPES,
     WORLD_TYPES,

@@ -15,7 +15,7 @@ import re
 from importlib import resources
 from typing import Any
 
-from checkers.result import CheckResult
+from treadle.checkers.result import CheckResult
 
 
 def _asset(name: str) -> str:
@@ -210,10 +210,10 @@ def _lin_section(verdict: dict[str, Any] | None, raw: CheckResult | None, events
     with every operation of the counterexample linked to the steps of its events."""
     if raw is None or not isinstance((raw.details or {}).get("counterexample"), dict):
         return ""
-    from checkers.linearizability.html import _CSS as LIN_CSS
-    from checkers.linearizability.html import _LEGEND as LIN_LEGEND
-    from checkers.linearizability.html import _timeline
-    from checkers.linearizability.report import render_text
+    from treadle.checkers.linearizability.html import _CSS as LIN_CSS
+    from treadle.checkers.linearizability.html import _LEGEND as LIN_LEGEND
+    from treadle.checkers.linearizability.html import _timeline
+    from treadle.checkers.linearizability.report import render_text
 
     cex = raw.details["counterexample"]
     plain = [{k: v for k, v in e.items() if not k.startswith("_")} for e in events]

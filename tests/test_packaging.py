@@ -1,0 +1,75 @@
+"""An installed treadle has one top-level package, `treadle` (issue 17): the repository's impl/,
+models/ and checkers/ folders install as treadle.impl, treadle.models and treadle.checkers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        cwd=out,
+    )
+    (found,) = out.glob("treadle-*.whl")
+    return found
+
+
+def test_the_wheel_has_one_top_level_package(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"treadle"}
+    for folder in ("impl/raft/node.py", "models/register.py", "checkers/result.py"):
+        assert f"treadle/{folder}" in names
+    assert "treadle/study/page.js" in names or any(n.startswith("treadle/study/") for n in names)
+    (top_level,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    entry_points = zipfile.ZipFile(wheel).read(top_level).decode()
+    assert "raft = treadle.impl.raft.system:system" in entry_points
+
+
+def test_the_installed_wheel_runs_outside_the_repository(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target)]
+        + [str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    installed = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info")}
+    assert installed - {"bin"} == {"treadle"}, installed
+    env = dict(os.environ, PYTHONPATH=str(target))
+    probe = (
+        "import json, treadle, treadle.impl.raft.node as n, treadle.checkers.result as r;"
+        "from treadle import Node, Context, System, Cluster, CheckResult;"
+        "print(json.dumps([treadle.__file__, n.__file__, r.__file__]))"
+    )
+    files = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
+        ).stdout
+    )
+    assert all(f.startswith(str(target)) for f in files), files
+    run = subprocess.run(
+        [sys.executable, "-m", "treadle", "explore", "example", "--bug", "stale-read"]
+        + ["--runs", "40", "--json", "--workers", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1, run.stderr
+    assert json.loads(run.stdout)["verdict"] == "violation"
