@@ -27,8 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from treadle import models
-from treadle.codecs import FORMATS, iter_history, read_history, resolve_format
-from treadle.errors import InputError, TreadleError
+from treadle.codecs import FORMATS, iter_history, resolve_format
+from treadle.errors import InputError, MalformedEvent, TreadleError
 
 DEFAULT_MODEL = {"porcupine-etcd": "cas-register", "porcupine-kv": "kv"}
 
@@ -148,11 +148,17 @@ def _check_file(path: str, args: argparse.Namespace, fmt: str, want_events: bool
         )
         return name, res, kept or [], time.perf_counter() - t0
     what, relevant = PROTOCOLS[name]
-    events = read_history(path, fmt)
+    lines, events = [], []
+    for line, ev in iter_history(path, fmt):
+        lines.append(line)
+        events.append(ev)
     if not any(relevant(e) for e in events):
         raise InputError(path, None, f"no {name} events in {path}; expected {what}")
     try:
         res = _protocol_checker(name)(events, timeout=timeout)
+    except MalformedEvent as e:  # the checker names the event: the file's line of it
+        at = lines[e.position] if 0 <= e.position < len(lines) else None
+        raise InputError(path, at, e.detail) from None
     except InputError as e:
         raise InputError(path, e.line, e.detail) from None
     except (KeyError, TypeError, ValueError) as e:  # a malformed protocol event

@@ -21,6 +21,16 @@ class InputError(TreadleError):
         super().__init__(f"{where}: {message}")
 
 
+class MalformedEvent(InputError):
+    """A checker cannot read an event of the history it was given. ``position`` is the event's
+    place in the list the checker got (0-based); ``treadle check`` turns it into the file's
+    line, exploration into a violation of "well-formed history" (the nodes recorded it)."""
+
+    def __init__(self, position: int, message: str):
+        super().__init__("history", None, message)
+        self.position = position
+
+
 class TraceMismatch(TreadleError):
     """A trace does not fit the system that is asked to replay it."""
 

@@ -13,6 +13,13 @@ The history must hold the client operations (``ok`` put/delete events carry ``ke
 faults stopped (``{"type": "audit", "key": k, "replicas": {node: {"version": [...], "value":
 v}}, "epochs": {node: epoch}}``). Linearizability of strict mode is judged separately by
 ``checkers.linearizability.check_history(events, "kv")``.
+
+A history these checks cannot read (a version that is not a list of integers and strings, a
+version whose parts cannot be ordered against another version's, an audit without its replicas)
+is refused with a :class:`treadle.errors.MalformedEvent` naming the event: a buggy store may
+record anything, and a checker judges it or says why it cannot, never crashes on it. Under
+exploration that is a violation of "well-formed history"; ``treadle check`` exits 2 with the
+file and line.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from typing import Any
 
 from treadle.checkers.result import CheckResult
 
+from treadle.errors import MalformedEvent
+
 DURABILITY = "Durability"
 CONVERGENCE = "Convergence"
 VERSION_UNIQUENESS = "Version uniqueness"
@@ -28,6 +37,87 @@ VERSION_UNIQUENESS = "Version uniqueness"
 
 def _v(version: Any) -> tuple:
     return tuple(version) if version else ()
+
+
+def _kind(part: Any) -> str:
+    return "string" if isinstance(part, str) else "integer"
+
+
+class _Versions:
+    """Reads the versions of a history, refusing any that cannot be ordered: versions are
+    compared part by part (lexicographically), so every part must be an integer or a string, and
+    the parts at one position must be of one kind across the whole history (an integer counter
+    cannot be ordered against a string)."""
+
+    def __init__(self) -> None:
+        self.kinds: list[tuple[str, int, int]] = []  # per position: kind, event, position
+
+    def read(self, version: Any, event: dict[str, Any], pos: int, what: str) -> tuple:
+        if version is None or version == [] or version == ():
+            return ()
+        if not isinstance(version, (list, tuple)):
+            raise self._bad(event, pos, f"{what} {version!r} is not a list")
+        for i, part in enumerate(version):
+            if isinstance(part, bool) or not isinstance(part, (int, str)):
+                raise self._bad(
+                    event,
+                    pos,
+                    f"{what} {list(version)!r}: part {i} ({part!r}) is not an integer or a string",
+                )
+            kind = _kind(part)
+            if i == len(self.kinds):
+                self.kinds.append((kind, event.get("index", pos), pos))
+            elif self.kinds[i][0] != kind:
+                first, at, _ = self.kinds[i]
+                raise self._bad(
+                    event,
+                    pos,
+                    f"{what} {list(version)!r}: part {i} is a {kind}, but in the "
+                    f"version of event {at} it is a {first}, so the two cannot be ordered",
+                )
+        return tuple(version)
+
+    @staticmethod
+    def _bad(event: dict[str, Any], pos: int, problem: str) -> MalformedEvent:
+        return MalformedEvent(
+            pos,
+            f"event {event.get('index', pos)} ({event.get('type')}): {problem}; expected "
+            "a version as a list of integers and strings, the same kind at each position",
+        )
+
+
+def _well_formed(events: list[dict[str, Any]]) -> None:
+    """Refuse (MalformedEvent) a history whose versions or audits these checks cannot read."""
+    versions = _Versions()
+    for pos, e in enumerate(events):
+        kind = e.get("type")
+        if kind == "ok" and e.get("f") in ("put", "delete") and "key" in e:
+            versions.read(e.get("version"), e, pos, "version")
+        elif kind == "audit":
+            if "key" not in e:
+                raise MalformedEvent(pos, f"event {e.get('index', pos)} (audit): no key")
+            replicas = e.get("replicas")
+            if not isinstance(replicas, dict):
+                raise MalformedEvent(
+                    pos,
+                    f"event {e.get('index', pos)} (audit): expected replicas as a mapping "
+                    f"node -> {{version, value}}, got {replicas!r}",
+                )
+            for node, r in replicas.items():
+                if not isinstance(r, dict):
+                    raise MalformedEvent(
+                        pos,
+                        f"event {e.get('index', pos)} (audit): replica {node}: expected "
+                        f"{{version, value}}, got {r!r}",
+                    )
+                versions.read(r.get("version"), e, pos, f"replica {node}'s version")
+            epochs = e.get("epochs")
+            if epochs is not None and not isinstance(epochs, dict):
+                raise MalformedEvent(
+                    pos,
+                    f"event {e.get('index', pos)} (audit): expected epochs as a mapping "
+                    f"node -> epoch, got {epochs!r}",
+                )
 
 
 def _fmt(version: Any) -> str:
@@ -53,6 +143,7 @@ def audits(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def check_version_uniqueness(events: list[dict[str, Any]]) -> CheckResult:
+    _well_formed(events)
     seen: dict[tuple[str, tuple], dict[str, Any]] = {}
     for key, writes in sorted(acknowledged_writes(events).items()):
         for w in writes:
@@ -76,6 +167,7 @@ def check_version_uniqueness(events: list[dict[str, Any]]) -> CheckResult:
 
 
 def check_durability(events: list[dict[str, Any]]) -> CheckResult:
+    _well_formed(events)
     writes = acknowledged_writes(events)
     final = audits(events)
     if writes and not final:
@@ -124,6 +216,7 @@ def check_durability(events: list[dict[str, Any]]) -> CheckResult:
 
 
 def check_convergence(events: list[dict[str, Any]]) -> CheckResult:
+    _well_formed(events)
     final = audits(events)
     for key, audit in sorted(final.items()):
         epochs = audit.get("epochs") or {}
