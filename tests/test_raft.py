@@ -439,3 +439,52 @@ def test_dpor_finds_the_crash_bug():
     )
     assert r.verdict == "violation" and r.violation.property == "Election Safety"
     assert r.extra["counterexample_steps"] == 8
+
+
+# ---------------------------------------------------------------------------------------- recorded fields
+def _leader_log(n: int):
+    events = [{"node": "n1", "type": "became-leader", "term": 1}]
+    events += [
+        {"node": "n1", "type": "append", "term": 1, "log_index": i, "command": cmd("c1", i)}
+        for i in range(1, n + 1)
+    ]
+    return events
+
+
+def test_history_checks_a_truncates_dropped_count():
+    base = _leader_log(3) + [
+        {"node": "n1", "type": "stepped-down", "term": 2},
+        {"node": "n1", "type": "truncate", "term": 2, "log_index": 2, "dropped": 2},
+    ]
+    assert check_protocol(base).ok
+    base[-1]["dropped"] = 1  # what a node that miscounts records (a mutant of RaftServer)
+    res = check_protocol(base)
+    assert res.violated and res.property == "Events agree with the log"
+    assert res.details["expected"] == 2 and res.details["event"] == 5
+    del base[-1]["dropped"]  # a history that does not record the count is not judged on it
+    assert check_protocol(base).ok
+
+
+def test_history_checks_apply_commit_snapshot_and_append_fields():
+    def prop(events):
+        r = check_protocol(events)
+        return r.property if r.violated else None
+
+    log = _leader_log(2)
+    ok = log + [
+        {"node": "n1", "type": "commit", "term": 1, "log_index": 2},
+        {"node": "n1", "type": "apply", "log_index": 1, "term": 1, "command": cmd("c1", 1)},
+        {"node": "n1", "type": "snapshot", "term": 1, "log_index": 2, "snapshot_term": 1},
+        {"node": "n2", "type": "install-snapshot", "term": 1, "log_index": 2, "snapshot_term": 1},
+    ]
+    assert prop(ok) is None
+    bad = [
+        {"node": "n1", "type": "apply", "log_index": 1, "term": 1, "command": cmd("c1", 2)},
+        {"node": "n1", "type": "commit", "term": 1, "log_index": 3},
+        {"node": "n1", "type": "snapshot", "term": 1, "log_index": 2, "snapshot_term": 0},
+        {"node": "n1", "type": "append", "term": 2, "log_index": 3, "command": cmd("c1", 3)},
+    ]
+    for ev in bad:
+        assert prop(log + [ev]) == "Events agree with the log", ev
+    wrong_install = dict(ok[-1], snapshot_term=3)
+    assert prop(ok[:-1] + [wrong_install]) == "Events agree with the log"

@@ -13,17 +13,27 @@ absent; "event N" in messages is the N-th line, counting from 0):
 ``accept``             {term, log_index, entries}: a follower wrote ``entries`` ([term, command]
                        pairs) to its log starting at ``log_index`` (what was there from
                        ``log_index`` on is replaced)
-``truncate``           {term, log_index}: the node deleted its entries from ``log_index`` on
+``truncate``           {term, log_index, dropped?}: the node deleted its entries from
+                       ``log_index`` on (``dropped``: how many)
 ``commit``             {term, log_index}: the node's commit index became ``log_index`` (``term``: its
                        current term)
 ``apply``              {log_index, term, command}: the node applied the entry at ``log_index``
-``snapshot``           {term, log_index}: the node compacted its log up to ``log_index``
+``snapshot``           {term, log_index, snapshot_term?}: the node compacted its log up to
+                       ``log_index`` (whose entry has term ``snapshot_term``)
 ``install-snapshot``   {term, log_index, snapshot_term}: a follower replaced its log up to
                        ``log_index`` with the leader's snapshot (the committed prefix)
 ``crash``/``restart``  the node lost its volatile state (the log and the term are durable)
 =====================  ==========================================================================
 
 Other events (client operations, partitions, candidates ...) are ignored here.
+
+Beside the five properties, the fields an event states about the node's own log are checked
+against the log the checker rebuilt (property "Events agree with the log"), wherever the history
+shows that log: an ``append``'s term is the term its leader leads, a ``truncate``'s ``dropped``
+is the number of entries from ``log_index`` to the end, an ``apply``'s term and command are the
+entry at ``log_index``, a ``commit`` is of an index the node holds, and a ``snapshot``'s or an
+``install-snapshot``'s ``snapshot_term`` is the term of the entry at ``log_index``. A node
+whose events misstate its own log breaks the contract every other check relies on.
 """
 
 from __future__ import annotations
@@ -40,6 +50,9 @@ from treadle.checkers.raft.state import (
 )
 from treadle.checkers.result import CheckResult
 from treadle.models.model import hashable
+
+#: the recorded fields of an event about the node's own log disagree with that log
+EVENTS_AGREE = "Events agree with the log"
 
 
 def _log_index(ev: dict[str, Any]) -> int:
@@ -125,6 +138,16 @@ class HistoryChecker:
         index, term = _log_index(ev), int(ev["term"])
         entry = _entry(term, ev.get("command"))
         self.stats["appends"] += 1
+        leads = self.leading.get(node)
+        if leads is not None and leads != term:
+            return self._disagrees(
+                node,
+                pos,
+                f"{node}, leader of term {leads}, appended {describe_entry(index, entry)} with "
+                f"term {term}: a leader's new entries carry the term it leads",
+                term=term,
+                leader_term=leads,
+            )
         if index != len(log) + 1:
             where = (
                 f"over its entry {describe_entry(index, log[index - 1])}"
@@ -159,8 +182,53 @@ class HistoryChecker:
         r = self._truncated(node, index, ev, pos)
         if r is not None:
             return r
-        del self.log(node)[index - 1 :]
+        log = self.log(node)
+        if "dropped" in ev:
+            dropped = max(0, len(log) - (index - 1))
+            if ev["dropped"] != dropped:
+                return self._disagrees(
+                    node,
+                    pos,
+                    f"{node} recorded that truncating its log from index {index} dropped "
+                    f"{ev['dropped']!r} entries, but its {len(log)}-entry log had {dropped} from "
+                    f"index {index} on",
+                    index=index,
+                    dropped=ev["dropped"],
+                    expected=dropped,
+                )
+        del log[index - 1 :]
         return None
+
+    def _snapshot(self, node: str, ev: dict, pos: int) -> CheckResult | None:
+        return self._snapshot_term(node, ev, pos, self.log(node), "compacted its log")
+
+    def _snapshot_term(
+        self, node: str, ev: dict, pos: int, log: list, what: str
+    ) -> CheckResult | None:
+        index = _log_index(ev)
+        if "snapshot_term" not in ev or not 1 <= index <= len(log):
+            return None
+        if int(ev["snapshot_term"]) != log[index - 1][0]:
+            return self._disagrees(
+                node,
+                pos,
+                f"{node} {what} up to index {index} with last term {ev['snapshot_term']!r}, but "
+                f"the entry there is {describe_entry(index, log[index - 1])}",
+                index=index,
+                snapshot_term=ev["snapshot_term"],
+                expected=log[index - 1][0],
+            )
+        return None
+
+    def _disagrees(self, node: str, pos: int, what: str, **details: Any) -> CheckResult:
+        return CheckResult.violation(
+            EVENTS_AGREE,
+            f"{what} (event {pos}). The events a server records about its own log must agree "
+            "with that log (rebuilt here from its append, accept, truncate and install-snapshot "
+            "events); every other check reads them.",
+            node=node,
+            **details,
+        )
 
     def _truncated(self, node: str, index: int, ev: dict, pos: int) -> CheckResult | None:
         log = self.log(node)
@@ -206,6 +274,9 @@ class HistoryChecker:
             self.untracked.add(node)
             self.logs.pop(node, None)
             return None
+        r = self._snapshot_term(node, ev, pos, prefix, "installed the leader's snapshot")
+        if r is not None:
+            return r
         keep = []
         if index <= len(log) and log[index - 1][0] == int(ev.get("snapshot_term", -1)):
             keep = log[index:]
@@ -217,6 +288,15 @@ class HistoryChecker:
         log = self.log(node)
         seen = self.commit_seen.get(node, 0)
         self.stats["commits"] += 1
+        if index > len(log) and node in self.logs and log:
+            return self._disagrees(
+                node,
+                pos,
+                f"{node} committed up to index {index}, but its log has {len(log)} entries: a "
+                "server's commit index never passes the end of its log",
+                index=index,
+                log_length=len(log),
+            )
         for i in range(seen + 1, min(index, len(log)) + 1):
             entry = log[i - 1]
             known = self.committed.get(i)
@@ -242,6 +322,15 @@ class HistoryChecker:
         index = _log_index(ev)
         entry = _entry(ev["term"], ev.get("command"))
         self.stats["applies"] += 1
+        log = self.logs.get(node)
+        if node not in self.untracked and log and index <= len(log) and log[index - 1] != entry:
+            return self._disagrees(
+                node,
+                pos,
+                f"{node} applied {describe_entry(index, entry)}, but its log holds "
+                f"{describe_entry(index, log[index - 1])} there",
+                index=index,
+            )
         known = self.applied.get(index)
         if known is None:
             self.applied[index] = (entry, node, pos)
@@ -281,7 +370,7 @@ class HistoryChecker:
         )
 
 
-_LOG_EVENTS = frozenset({"append", "accept", "truncate", "commit", "install-snapshot"})
+_LOG_EVENTS = frozenset({"append", "accept", "truncate", "commit", "install-snapshot", "snapshot"})
 
 _HANDLERS = {
     "became-leader": HistoryChecker._became_leader,
@@ -292,6 +381,7 @@ _HANDLERS = {
     "truncate": HistoryChecker._truncate,
     "commit": HistoryChecker._commit,
     "install-snapshot": HistoryChecker._install_snapshot,
+    "snapshot": HistoryChecker._snapshot,
     "apply": HistoryChecker._apply,
 }
 
