@@ -444,3 +444,46 @@ def test_treadle_shrink_saves_and_reports_the_best_trace_when_interrupted(tmp_pa
     system, small = load_and_check(str(out))
     again = replay_trace(system, small)
     assert again.violation is not None and hist.digest(again.history) == small.history_sha256
+
+
+def test_explore_time_bounds_exploration_not_the_shrink(tmp_path, monkeypatch):
+    """--time used to cap shrinking too (min of the two), so the saved trace depended on the
+    machine; now the shrink gets its own safety cap whatever --time says."""
+    import importlib
+
+    shrink_mod = importlib.import_module("treadle.shrink")  # treadle.shrink is also the function
+    caps: list[float | None] = []
+    real = shrink_mod.shrink
+
+    def spy(*args: Any, **kwargs: Any) -> Trace:
+        caps.append(kwargs.get("max_seconds"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shrink_mod, "shrink", spy)
+    kw: dict[str, Any] = dict(strategy="random", seed=0, shrink_runs=300)
+    by_runs = explore(faulty_pair(), runs=400, out=str(tmp_path / "runs"), **kw)
+    # a generous --time (the first failing run comes within a second) and a tiny one that
+    # would have cut the shrink short before
+    by_time = explore(faulty_pair(), time=60.0, out=str(tmp_path / "t60"), **kw)
+    assert caps == [300.0, 300.0]
+    assert by_runs.trace and by_time.trace
+    assert by_runs.shrunk and by_runs.shrunk["stopped"] in ("fixpoint", "runs")
+    with open(by_runs.trace) as a, open(by_time.trace) as b:
+        assert a.read() == b.read()
+
+
+def test_the_shrink_safety_cap_of_explore_is_its_own_and_says_so(tmp_path):
+    r = explore(
+        faulty_pair(),
+        strategy="random",
+        seed=0,
+        time=60.0,
+        out=str(tmp_path),
+        shrink_seconds=1e-9,
+    )
+    assert r.verdict == "violation" and r.shrunk is not None
+    assert r.shrunk["stopped"] == "time" and not r.shrunk["minimal"]
+    assert r.shrunk["message"] == "shrinking stopped by time: not minimal"
+    assert r.trace is not None
+    system, saved = load_and_check(r.trace)
+    assert replay_trace(system, saved).violation is not None

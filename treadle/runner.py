@@ -91,7 +91,9 @@ def explore(
     flags (``--runs``, ``--steps``, ``--time``, ``--seed``, ``--workers``); ``time_limit`` is a
     deprecated alias of ``time``. Session caps (pytest's ``--treadle-runs``/``--treadle-time``/
     ``--treadle-seed``, :mod:`treadle.session`) bound every call; ``seed`` defaults to the
-    session's, else 0.
+    session's, else 0. ``time`` bounds exploration, not shrinking: the shrink is governed by
+    ``shrink_runs`` (candidate runs, default 4000) and bounded by its own safety cap,
+    ``shrink_seconds`` (default 300; when hit, the result says "stopped by time: not minimal").
 
     ``workers`` > 1 runs seeds on a process pool of that many workers, ``executor`` on any
     ``concurrent.futures.Executor`` (a Dask client's ``get_executor()`` included): the same
@@ -106,9 +108,9 @@ def explore(
         if time is None:
             time = time_limit
     check_budgets(runs, steps, time, shrink_seconds)
+    # ``time`` bounds exploration only: shrinking is governed by its run budget (the same trace
+    # on every machine) and bounded by its own safety cap, ``shrink_seconds``
     runs, time_limit = capped(runs, time)
-    if time_limit is not None:
-        shrink_seconds = min(shrink_seconds, time_limit)  # the cap bounds the whole exploration
     seed = base_seed(seed)
     sys_obj = get_system(system) if isinstance(system, str) else system
     sys_obj.check_bug(bug)
