@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=300.0,
         help="safety bound in seconds (default 300)",
     )
+    s.add_argument(
+        "--workers",
+        type=arg_positive_int,
+        default=1,
+        help="processes to run candidates on (default 1: in this process); the result does "
+        "not depend on it",
+    )
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("show", help="print a trace's timeline, or a history")
@@ -575,7 +582,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     system, trace = load_and_check(args.trace)
     t0 = time.monotonic()
     # Ctrl-C stops the shrinker, which returns the best trace so far: saved and reported
-    small = shrink(system, trace, max_runs=args.runs, max_seconds=args.time)
+    small = shrink(system, trace, max_runs=args.runs, max_seconds=args.time, workers=args.workers)
     report = shrink_report(small)
     out = args.out or args.trace
     small.save(out)

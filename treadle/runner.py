@@ -247,7 +247,15 @@ def explore(
     report: dict[str, Any] = {}
     try:
         final = (
-            shrink(sys_obj, raw, max_runs=budget, max_seconds=shrink_seconds, progress=on_message)
+            shrink(
+                sys_obj,
+                raw,
+                max_runs=budget,
+                max_seconds=shrink_seconds,
+                progress=on_message,
+                workers=workers,
+                executor=executor,
+            )
             if shrink_seconds > 0 and budget > 0
             else raw
         )

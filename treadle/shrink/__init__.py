@@ -11,6 +11,7 @@ is kept is always a real failing run, and the budget is counted in runs
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from treadle import history as hist
@@ -23,6 +24,7 @@ from treadle.shrink.core import (
     OutOfBudget,
     Shrinker,
 )
+from treadle.shrink.pool import CandidatePool
 from treadle.system import System
 from treadle.trace import Trace
 
@@ -54,16 +56,45 @@ def shrink(
     max_seconds: float | None = DEFAULT_SECONDS,
     progress: Callable[[str], None] | None = None,
     max_attempts: int | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
 ) -> Trace:
     """Minimize ``trace`` (its configuration, steps, client operations and choices) while the
     same property keeps failing. Spends at most ``max_runs`` candidate runs (``max_attempts``
     is its old name); ``max_seconds`` is a safety bound only. Ctrl-C stops it with the best
-    trace so far. ``shrink_report(result)`` says how it ended."""
+    trace so far. ``shrink_report(result)`` says how it ended.
+
+    ``workers`` > 1 runs candidates on a process pool of that many workers (``executor``: on
+    that executor), a batch at a time; the result is the same bytes as with one
+    (:mod:`treadle.shrink.pool`). A system workers cannot find (built inside a function) is
+    shrunk here, one candidate at a time."""
     if trace.violation is None:
         raise TreadleError("this trace records no violation: nothing to shrink towards")
     if max_attempts is not None:
         max_runs = max_attempts
-    sh = Shrinker(system, trace, max_runs, max_seconds, progress)
+    pool: CandidatePool | None = None
+    if workers > 1 or executor is not None:
+        try:
+            pool = CandidatePool(system, max(workers, 2), executor)
+        except TreadleError:
+            pool = None  # not importable by workers: one at a time, the same result
+    try:
+        return _shrink(system, trace, max_runs, max_seconds, progress, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _shrink(
+    system: System,
+    trace: Trace,
+    max_runs: int,
+    max_seconds: float | None,
+    progress: Callable[[str], None] | None,
+    pool: CandidatePool | None,
+) -> Trace:
+    assert trace.violation is not None
+    sh = Shrinker(system, trace, max_runs, max_seconds, progress, pool)
     prop = sh.prop
     try:
         started = sh.start()

@@ -11,11 +11,15 @@ every machine; a wall-time cap exists only as a safety bound.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from treadle import history as hist
+from treadle.errors import Nondeterminism
 from treadle.run import RunResult, run_once
-from treadle.shrink.schedule import Schedule, ScheduleRecorder, ScheduleReplay
+from treadle.shrink.pool import CandidatePool, Outcome, run_candidate
+from treadle.shrink.schedule import Schedule, ScheduleRecorder
 from treadle.strategies import Replay
 from treadle.system import System
 from treadle.trace import Trace
@@ -32,6 +36,17 @@ STOP_MESSAGES = {
     TIME: "shrinking stopped by time: not minimal",
     INTERRUPTED: "shrinking interrupted: not minimal",
 }
+
+
+@dataclass
+class Candidate:
+    """One run to try: a choice list or a schedule, under a configuration, up to a bound."""
+
+    data: list[int] | Schedule
+    cfg: dict[str, Any]
+    steps: int
+    #: the memo of a plain candidate under the best configuration (rejected ones are not rerun)
+    memo: tuple[tuple[int, ...], int] | None
 
 
 class OutOfBudget(Exception):
@@ -57,8 +72,11 @@ class Shrinker:
         max_runs: int,
         max_seconds: float | None,
         progress: Callable[[str], None] | None = None,
+        pool: CandidatePool | None = None,
     ):
         assert trace.violation is not None
+        #: workers for candidates (None: one at a time, here)
+        self.pool = pool
         self.system = system
         self.trace = trace
         self.prop: str = trace.violation["property"]
@@ -128,42 +146,126 @@ class Shrinker:
         self.steps = r.steps
         return True
 
-    def _offer(self, cfg: dict[str, Any], r: RunResult | None, choices: list[int]) -> bool:
-        if not self._fails(r):
-            return False
-        assert r is not None
-        if self.key(cfg, r, choices) >= self.best_key:
-            return False
+    def _accept(self, cfg: dict[str, Any], r: RunResult, choices: list[int]) -> None:
         if cfg is not self.cfg:
             self._rejected.clear()  # judged under another configuration
         self.cfg, self.best_run, self.choices, self.steps = cfg, r, choices, r.steps
         self._schedule = None
-        return True
+
+    # ------------------------------------------------------------------ candidates
+    def choices_candidate(
+        self, choices: list[int], cfg: dict[str, Any] | None = None, steps: int | None = None
+    ) -> Candidate | None:
+        """A run from a plain choice list (None: already run and rejected under this config)."""
+        same_cfg = cfg is None or cfg is self.cfg
+        cfg = self.cfg if cfg is None else cfg
+        steps = self.steps if steps is None else steps
+        memo = (tuple(trim(list(choices))), steps) if same_cfg else None
+        if memo is not None and memo in self._rejected:
+            return None
+        return Candidate(list(choices), cfg, steps, memo)
+
+    def schedule_candidate(self, sched: Schedule, cfg: dict[str, Any] | None = None) -> Candidate:
+        """A run driven by a schedule (events matched by identity)."""
+        cfg = self.cfg if cfg is None else cfg
+        # a smaller configuration may need more steps to get there: allow the original bound
+        steps = self.steps if cfg is self.cfg else max(self.steps, self.trace.steps)
+        return Candidate(sched, cfg, steps, None)
+
+    def first(self, tagged: Iterable[tuple[Any, Candidate | None]]) -> Any:
+        """Run candidates in order until one fails the same way and is smaller; keep it and
+        return its tag (None if none qualifies). Candidates are built from the best as it is
+        now, so none after a kept one is run. With workers, a batch runs at once and the first
+        that qualifies *in this order* is kept: the same one, for the same runs counted, as
+        one at a time (:mod:`treadle.shrink.pool`)."""
+        it = ((t, c) for t, c in tagged if c is not None)
+        if self.pool is None:
+            for tag, c in it:
+                self.spend()
+                out = run_candidate(
+                    self.system, self.trace.bug, c.data, c.cfg, c.steps, c.cfg is not self.cfg
+                )
+                if self._judge(c, out):
+                    return tag
+            return None
+        return self._first_parallel(it)
+
+    def _judge(self, c: Candidate, out: tuple[RunResult, list[int]] | None) -> bool:
+        if out is not None:
+            r, choices = out
+            if self._fails(r) and self.key(c.cfg, r, choices) < self.best_key:
+                self._accept(c.cfg, r, choices)
+                return True
+        if c.memo is not None:  # deterministic runs, a best that only gets smaller: for good
+            self._rejected.add(c.memo)
+        return False
+
+    def _first_parallel(self, it: Iterator[tuple[Any, Candidate]]) -> Any:
+        pool = self.pool
+        assert pool is not None
+        while True:
+            batch: list[tuple[Any, Candidate]] = []
+            memos: set[Any] = set()
+            room = min(pool.workers, self.max_runs - self.runs)
+            for tag, c in it:
+                if c.memo is not None and c.memo in memos:
+                    continue  # the same run twice: the second only after the first is rejected
+                batch.append((tag, c))
+                if c.memo is not None:
+                    memos.add(c.memo)
+                if len(batch) >= max(1, room):
+                    break
+            if not batch:
+                return None
+            if room <= 0:
+                self.spend()  # out of runs: raises as the serial loop would here
+            futures = [
+                pool.submit(self.trace.bug, c.data, c.cfg, c.steps, c.cfg is not self.cfg)
+                for _, c in batch
+            ]
+            try:
+                for (tag, c), fut in zip(batch, futures):
+                    self.spend()
+                    o = fut.result()
+                    qualifies = (
+                        o is not None
+                        and o.prop == self.prop
+                        and self._key_of(c.cfg, o) < self.best_key
+                    )
+                    if not qualifies:
+                        if c.memo is not None:
+                            self._rejected.add(c.memo)
+                        continue
+                    assert o is not None
+                    # the parent needs the run's world: run it here (a pure function of its
+                    # inputs; not counted, the worker's run was)
+                    again = run_candidate(
+                        self.system, self.trace.bug, c.data, c.cfg, c.steps, False
+                    )
+                    assert again is not None
+                    r, choices = again
+                    if hist.digest(r.history) != o.history_sha256 or tuple(choices) != o.choices:
+                        raise Nondeterminism(
+                            "a shrink candidate ran differently on a worker and here: the "
+                            "system's runs depend on something besides their choices"
+                        )
+                    self._accept(c.cfg, r, choices)
+                    return tag
+            finally:
+                for fut in futures:
+                    fut.cancel()
+
+    def _key_of(self, cfg: dict[str, Any], o: Outcome) -> tuple[Any, ...]:
+        weight = tuple(cfg[k] for k in self.shrink_keys)
+        return (o.step_count, o.client_ops, weight, len(o.choices), list(o.choices))
 
     def try_choices(
         self, choices: list[int], cfg: dict[str, Any] | None = None, steps: int | None = None
     ) -> bool:
-        same_cfg = cfg is None or cfg is self.cfg
-        cfg = self.cfg if cfg is None else cfg
-        steps = self.steps if steps is None else steps
-        memo = (tuple(trim(list(choices))), steps)
-        if same_cfg and memo in self._rejected:
-            return False
-        rep = Replay(choices)
-        r = self._run(rep, cfg, steps)
-        if self._offer(cfg, r, trim(list(choices[: rep.pos]))):
-            return True
-        if same_cfg:  # runs are deterministic and the best only gets smaller: rejected for good
-            self._rejected.add(memo)
-        return False
+        return self.first([(True, self.choices_candidate(choices, cfg, steps))]) is not None
 
     def try_schedule(self, sched: Schedule, cfg: dict[str, Any] | None = None) -> bool:
-        cfg = self.cfg if cfg is None else cfg
-        rep = ScheduleReplay(sched)
-        # a smaller configuration may need more steps to get there: allow the original bound
-        steps = self.steps if cfg is self.cfg else max(self.steps, self.trace.steps)
-        r = self._run(rep, cfg, steps)
-        return self._offer(cfg, r, trim(rep.choices))
+        return self.first([(True, self.schedule_candidate(sched, cfg))]) is not None
 
     def schedule(self) -> Schedule:
         """The schedule of the best run (recorded once per best, a run of the budget)."""

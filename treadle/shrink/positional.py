@@ -13,19 +13,24 @@ from treadle.shrink.schedule import Schedule, Step
 
 
 def delete_steps(sh: Shrinker) -> bool:
+    """ddmin over the schedule's steps: chunks of half the steps, then quarters, ... single
+    steps, from the end. After a kept deletion the scan goes on from where it was."""
     changed = False
     sched = sh.schedule()
     size = max(1, len(sched.steps) // 2)
     while size >= 1:
         i = len(sched.steps) - size
         while i >= 0:
-            cand = Schedule(sched.prelude, sched.steps[:i] + sched.steps[i + size :])
-            if sh.try_schedule(cand):
-                changed = True
-                sched = sh.schedule()
-                i = min(i, len(sched.steps)) - size
-            else:
-                i -= size
+            s = sched
+            hit = sh.first(
+                (j, sh.schedule_candidate(Schedule(s.prelude, s.steps[:j] + s.steps[j + size :])))
+                for j in range(i, -1, -size)
+            )
+            if hit is None:
+                break
+            changed = True
+            sched = sh.schedule()
+            i = min(hit, len(sched.steps)) - size
         size //= 2
     return changed
 
@@ -33,14 +38,26 @@ def delete_steps(sh: Shrinker) -> bool:
 def clear_sub_choices(sh: Shrinker) -> bool:
     changed = False
     sched = sh.schedule()
-    for k in range(len(sched.steps) - 1, -1, -1):
-        if k < len(sched.steps) and any(sched.steps[k].subs):
-            steps = list(sched.steps)
-            s = steps[k]
-            steps[k] = Step(s.key, [], [], s.node, s.consumed, s.created, s.history)
-            if sh.try_schedule(Schedule(sched.prelude, steps)):
-                changed = True
-                sched = sh.schedule()
+    k = len(sched.steps) - 1
+    while k >= 0:
+        s = sched
+
+        def cleared(j: int, s: Schedule = s) -> Schedule:
+            steps = list(s.steps)
+            t = steps[j]
+            steps[j] = Step(t.key, [], [], t.node, t.consumed, t.created, t.history)
+            return Schedule(s.prelude, steps)
+
+        hit = sh.first(
+            (j, sh.schedule_candidate(cleared(j)))
+            for j in range(min(k, len(s.steps) - 1), -1, -1)
+            if any(s.steps[j].subs)
+        )
+        if hit is None:
+            break
+        changed = True
+        sched = sh.schedule()
+        k = hit - 1
     return changed
 
 
@@ -51,9 +68,13 @@ def delete_choice_chunks(sh: Shrinker) -> bool:
         i = len(sh.choices) - size
         while i >= 0:
             best = sh.choices
-            if sh.try_choices(best[:i] + best[i + size :]):
-                changed = True
-            i -= size
+            hit = sh.first(
+                (j, sh.choices_candidate(best[:j] + best[j + size :])) for j in range(i, -1, -size)
+            )
+            if hit is None:
+                break
+            changed = True
+            i = hit - size
         size //= 2
     return changed
 
@@ -65,10 +86,20 @@ def zero_choice_chunks(sh: Shrinker) -> bool:
         i = 0
         while i < len(sh.choices):
             best = sh.choices
-            chunk = best[i : i + size]
-            if any(chunk) and sh.try_choices(best[:i] + [0] * len(chunk) + best[i + size :]):
-                changed = True
-            i += size
+            hit = sh.first(
+                (
+                    j,
+                    sh.choices_candidate(
+                        best[:j] + [0] * len(best[j : j + size]) + best[j + size :]
+                    ),
+                )
+                for j in range(i, len(best), size)
+                if any(best[j : j + size])
+            )
+            if hit is None:
+                break
+            changed = True
+            i = hit + size
         size //= 2
     return changed
 

@@ -13,8 +13,10 @@ Each pass rebuilds the schedule after every kept candidate, since indexes shift.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from treadle.shrink import causal
-from treadle.shrink.core import Shrinker
+from treadle.shrink.core import Candidate, Shrinker
 from treadle.shrink.schedule import Schedule, Step
 
 
@@ -51,7 +53,12 @@ def _try_config(sh: Shrinker, cfg: dict[str, object]) -> bool:
     size = sh.best_run.world.step_count
     if tried in sh.failed_configs and size >= sh.failed_configs[tried]:
         return False
-    if sh.try_schedule(sh.schedule(), cfg) or sh.try_choices(list(sh.choices), cfg):
+    sched = sh.schedule()
+    tagged = [
+        (True, sh.schedule_candidate(sched, cfg)),
+        (True, sh.choices_candidate(list(sh.choices), cfg)),
+    ]
+    if sh.first(tagged):
         return True
     sh.failed_configs[tried] = size
     return False
@@ -107,13 +114,18 @@ def whole_faults(sh: Shrinker) -> bool:
         sh.say("removed every fault")
         return True
     changed = False
-    n = len(groups)
-    i = n - 1
+    i = len(groups) - 1
     while i >= 0:
-        groups = fault_groups(sh.schedule())
-        if i < len(groups) and sh.try_schedule(_without_faults(sh.schedule(), [groups[i]])):
-            changed = True
-        i -= 1
+        sched = sh.schedule()
+        groups = fault_groups(sched)
+        hit = sh.first(
+            (j, sh.schedule_candidate(_without_faults(sched, [groups[j]])))
+            for j in range(min(i, len(groups) - 1), -1, -1)
+        )
+        if hit is None:
+            break
+        changed = True
+        i = hit - 1
     if changed:
         sh.say("removed faults")
     return changed
@@ -126,18 +138,21 @@ def causal_slice(sh: Shrinker) -> bool:
     v = sh.best_run.violation
     assert v is not None
     node_ids = sh.best_run.world.server_ids + sh.best_run.world.client_ids
-    for anchors in causal.anchor_sets(sched, sh.best_run.history, v.details, node_ids):
-        keep = causal.cone(sched, anchors)
-        if len(keep) >= len(sched.steps):
-            continue
-        outside = set(range(len(sched.steps))) - keep
-        if sh.try_schedule(sched.without(outside)):
-            sh.say("causal slice")
-            return True
-        faults = {i for i, s in enumerate(sched.steps) if s.key[0] == "fault"}
-        if outside - faults != outside and sh.try_schedule(sched.without(outside - faults)):
-            sh.say("causal slice")
-            return True
+    faults = {i for i, s in enumerate(sched.steps) if s.key[0] == "fault"}
+
+    def candidates() -> Iterator[tuple[bool, Candidate]]:
+        for anchors in causal.anchor_sets(sched, sh.best_run.history, v.details, node_ids):
+            keep = causal.cone(sched, anchors)
+            if len(keep) >= len(sched.steps):
+                continue
+            outside = set(range(len(sched.steps))) - keep
+            yield True, sh.schedule_candidate(sched.without(outside))
+            if outside - faults != outside:  # the same, keeping the faults
+                yield True, sh.schedule_candidate(sched.without(outside - faults))
+
+    if sh.first(candidates()):
+        sh.say("causal slice")
+        return True
     return False
 
 
@@ -148,14 +163,19 @@ def whole_client_ops(sh: Shrinker) -> bool:
     k = len(_invokes(sh)) - 1
     while k >= 0:
         invokes = _invokes(sh)
-        if k < len(invokes):
-            sched = sh.schedule()
-            where = causal.step_of_history(sched)
-            if invokes[k] in where and sh.try_schedule(
-                sched.without(causal.message_cone(sched, where[invokes[k]]))
-            ):
-                changed = True
-        k -= 1
+        if min(k, len(invokes) - 1) < 0:
+            break
+        sched = sh.schedule()
+        where = causal.step_of_history(sched)
+        hit = sh.first(
+            (j, sh.schedule_candidate(sched.without(causal.message_cone(sched, where[invokes[j]]))))
+            for j in range(min(k, len(invokes) - 1), -1, -1)
+            if invokes[j] in where
+        )
+        if hit is None:
+            break
+        changed = True
+        k = hit - 1
     if changed:
         sh.say("removed client operations")
     return changed
