@@ -9,7 +9,8 @@ A run's coverage is a set of *features*, each a small hashable value:
   (1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128+);
 * ``("sometimes", name)``: a sometimes-assertion was hit;
 * ``("abs", value)``: a value of the system's abstraction of the world (``System.coverage``,
-  e.g. Raft: role x term relation x log relation of every server), sampled after every step.
+  e.g. Raft: role x term relation x log relation of every server), sampled after every step
+  (cheaply: :class:`PerNode` looks again only at the node the step acted on).
 
 Every feature remembers the position in the run's choice list where it was first reached, so a
 run that reached something new can be *resumed* from just after that point with fresh choices
@@ -28,6 +29,8 @@ from typing import Any
 
 #: AFL's hit-count buckets
 _BUCKETS = (0, 1, 2, 3, 4, 4, 4, 4, 8)
+#: the counts at which a bucket starts (bucket(n) == n exactly there)
+_BUCKET_EDGES = frozenset((1, 2, 3, 4, 8, 16, 32, 128))
 
 
 def bucket(n: int) -> int:
@@ -43,10 +46,69 @@ def bucket(n: int) -> int:
 Abstraction = Callable[[Any], Iterable[Hashable]]
 
 
+class PerNode:
+    """A coverage abstraction built from a *summary* per node and a *combine* over all of them,
+    that costs one summary per step: a step acts on one node (``World.last_node``: its handler
+    ran, it crashed or restarted), so only that node's summary is computed again, and
+    ``combine`` runs only when it changed. Most steps (a heartbeat answered, a duplicate
+    ignored) change no summary and cost one call and one comparison.
+
+    ``summary(nid, node)`` returns plain hashable data about one node (raw values are fine:
+    terms, lengths), or None for a node the abstraction ignores; it is not called for a node
+    that is down. ``combine(summaries, world)`` turns ``{nid: summary or None}`` into the
+    features: *relations* between nodes (behind or level with the newest), small enough to
+    saturate; it may also read how many servers are down and whether a partition is on. The
+    value is cached on the world; a world that was not observed at the step before (a fresh
+    one, a copy) is summarised in full."""
+
+    __slots__ = ("summary", "combine")
+
+    def __init__(
+        self,
+        summary: Callable[[str, Any], Hashable],
+        combine: Callable[[dict[str, Any], Any], Iterable[Hashable]],
+    ) -> None:
+        self.summary = summary
+        self.combine = combine
+
+    def __call__(self, world: Any) -> tuple[Hashable, ...]:
+        d = world.__dict__
+        st = d.get("_coverage_per_node")
+        step = world.step_count
+        # what combine may read of the world besides the summaries: servers down, a partition
+        outside = (len(world.down), world.partition is None)
+        if st is None or st[0] is not self or st[1] != step - 1:
+            summary = self.summary
+            summaries = {
+                nid: (None if node is None else summary(nid, node))
+                for nid, node in world.nodes.items()
+            }
+            value = tuple(self.combine(summaries, world))
+            d["_coverage_per_node"] = [self, step, summaries, value, outside]
+            return value
+        st[1] = step
+        nid = world.last_node
+        if nid is not None:
+            node = world.nodes.get(nid)
+            s = None if node is None else self.summary(nid, node)
+            summaries = st[2]
+            if s != summaries.get(nid) or outside != st[4]:
+                summaries[nid] = s
+                st[3] = tuple(self.combine(summaries, world))
+                st[4] = outside
+        elif outside != st[4]:
+            st[3] = tuple(self.combine(st[2], world))
+            st[4] = outside
+        return st[3]
+
+    def __repr__(self) -> str:
+        return f"PerNode({getattr(self.summary, '__qualname__', self.summary)!r})"
+
+
 class RunCoverage:
     """The features of one run, observed step by step (``observe`` after every step)."""
 
-    __slots__ = ("first", "abstraction", "_hist", "_some", "_last", "_counts")
+    __slots__ = ("first", "abstraction", "_hist", "_some", "_last", "_counts", "_value")
 
     def __init__(self, abstraction: Abstraction | None = None) -> None:
         #: feature -> position in the choice list where it was first reached
@@ -56,52 +118,63 @@ class RunCoverage:
         self._some = 0
         self._last: dict[str, str] = {}
         self._counts: dict[str, int] = {}
+        self._value: Any = None  # the abstraction's last value (most steps leave it unchanged)
 
     def observe(self, world: Any, position: int) -> None:
-        first = self.first
         history = world.history
         if len(history) > self._hist:
-            last, counts = self._last, self._counts
-            for ev in history[self._hist :]:
-                kind = ev["type"]
-                who = ev.get("node")
-                if who is None:  # a client operation: its type and f
-                    who = ev.get("process", "?")
-                    kind = f"{kind}:{ev.get('f')}"
-                    f: Hashable = ("ev", "client", kind)
-                else:
-                    f = ("ev", "node", kind)
-                if f not in first:
-                    first[f] = position
-                prev = last.get(who)
-                if prev is not None:
-                    f = ("seq", prev, kind)
-                    if f not in first:
-                        first[f] = position
-                last[who] = kind
-                n = counts.get(kind, 0) + 1
-                counts[kind] = n
-                f = ("count", kind, bucket(n))
-                if f not in first:
-                    first[f] = position
-            self._hist = len(history)
+            self._events(history, position)
         order = world.sometimes_order
         if len(order) > self._some:
+            first = self.first
             for name in order[self._some :]:
                 first.setdefault(("sometimes", name), position)
             self._some = len(order)
-        if self.abstraction is not None:
+        abstraction = self.abstraction
+        if abstraction is not None:
             try:
-                values = list(self.abstraction(world))
+                values = abstraction(world)
+                if values is self._value:  # a cached value: nothing new to look at
+                    return
+                self._value = values
+                values = list(values)
             except Exception:
                 # coverage is a heuristic: node state the abstraction cannot read (a buggy node
                 # lost a field) must not turn the run into a harness error; the checks judge it
                 self.abstraction = None
                 return
+            first = self.first
             for value in values:
                 f = ("abs", value)
                 if f not in first:
                     first[f] = position
+
+    def _events(self, history: list[dict[str, Any]], position: int) -> None:
+        first, last, counts = self.first, self._last, self._counts
+        for ev in history[self._hist :]:
+            kind = ev["type"]
+            who = ev.get("node")
+            if who is None:  # a client operation: its type and f
+                who = ev.get("process", "?")
+                kind = f"{kind}:{ev.get('f')}"
+                f: Hashable = ("ev", "client", kind)
+            else:
+                f = ("ev", "node", kind)
+            if f not in first:
+                first[f] = position
+            prev = last.get(who)
+            if prev is not None:
+                f = ("seq", prev, kind)
+                if f not in first:
+                    first[f] = position
+            last[who] = kind
+            n = counts.get(kind, 0) + 1
+            counts[kind] = n
+            if n in _BUCKET_EDGES:  # the count entered a new bucket
+                f = ("count", kind, n)
+                if f not in first:
+                    first[f] = position
+        self._hist = len(history)
 
 
 class Entry:

@@ -278,6 +278,15 @@ class Guided(Strategy):
     def observe(self, world: Any, position: int) -> None:
         self.cov.observe(world, position)
 
+    def observer(self, made: list[int]) -> Any:
+        # bound to this run's coverage (begin_run made it): one call per step, not three
+        observe = self.cov.observe
+
+        def on_step(world: Any) -> None:
+            observe(world, len(made))
+
+        return on_step
+
     def describe_run(self) -> dict[str, Any]:
         return {"mutation": self.how, "prefix": len(self.prefix), **self.corpus.describe()}
 
@@ -300,6 +309,9 @@ class Mixed(Strategy):
 
     def observe(self, world: Any, position: int) -> None:
         self.guided.cov.observe(world, position)
+
+    def observer(self, made: list[int]) -> Any:
+        return self.guided.observer(made)
 
     def run_features(self) -> dict[Any, int]:
         return self.guided.cov.first

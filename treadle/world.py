@@ -180,6 +180,10 @@ class World:
         self.max_down = (len(self.server_ids) - 1) // 2 if max_down < 0 else max_down
         self._splits: list[tuple[frozenset[str], frozenset[str]]] | None = None
         self._current: str | None = None  # node whose handler is running
+        #: the node the last step acted on (its handler ran, it crashed or restarted; None for a
+        #: partition or heal): the only node whose state that step can have changed, so a
+        #: coverage abstraction need look again only at it (treadle.coverage.PerNode)
+        self.last_node: str | None = None
         self._fault_cache: tuple[Any, list[Fault], dict[str, list[int]]] | None = None
         self._partitions = 0  # partitions so far (a cache key for the fault list)
         #: sometimes-assertions evaluated in this run: name -> step of the first hit (None:
@@ -451,6 +455,7 @@ class World:
 
     def apply(self, ev: Any) -> None:
         self.step_count += 1
+        self.last_node = ev.node
         if type(ev) is Pending:
             self._take(ev)
             if ev.due > self.now:

@@ -14,7 +14,7 @@ from treadle.impl.eventstore.projector import Projector
 from treadle.impl.eventstore.store import Store
 
 from treadle.config import Rule, comma_list, flag, integer, text
-from treadle.coverage import declared_sometimes
+from treadle.coverage import PerNode, declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -108,6 +108,77 @@ def snapshot_replay(world: World) -> CheckResult | None:
     return None
 
 
+def _node_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
+    if isinstance(node, Store):
+        snaps = node.snapshots
+        streams = tuple(
+            sorted(
+                (name, len(positions), snaps[name][0] if name in snaps else -1)
+                for name, positions in node.streams.items()
+            )
+        )
+        return ("store", streams, len(node.log), node.durable, bool(node.outbox))
+    if isinstance(node, Projector):
+        return ("projector", node.position)
+    if isinstance(node, Client):
+        if node.command is None:
+            return ("client", None, None, -1, 0, 0)
+        stream = node.command[0]
+        cached = node.cache.get(stream)
+        return (
+            "client",
+            type(node.op).__name__ if node.op is not None else None,
+            stream,
+            cached[0] if cached is not None else -1,
+            node.conflicts,
+            node.tries,
+        )
+    return None
+
+
+def _stream_relations(summaries: dict[str, Any], world: World) -> list[Any]:
+    """Per stream: how far its snapshot is behind its version (none, level, behind by less than
+    ``snapshot_every``, or more); the store: unsynced events or not, replies held for the
+    group commit; the projection's lag behind the durable log (0, 1, 2+, or the projector
+    down); per client with a command: its step, its cached version of the stream against the
+    store's (none, stale, level), conflicts and retries so far. Relations, not numbers."""
+    store = summaries.get(STORE)
+    out: list[Any] = []
+    versions: dict[str, int] = {}
+    every = int(world.config["snapshot_every"])
+    if store is not None:
+        _, streams, log_len, durable, held = store
+        for name, version, snap in streams:
+            versions[name] = version
+            if snap < 0:
+                rel = "none"
+            elif snap >= version:
+                rel = "level"
+            else:
+                rel = "behind" if version - snap < every else "lagging"
+            out.append(("stream", rel, min(version, 3) if snap < 0 else None))
+        out.append(("store", log_len > durable, held))
+        proj = summaries.get(PROJECTOR)
+        lag = None if proj is None else min(max(durable - proj[1], -1), 2)
+        out.append(("projection", lag))
+    else:
+        out.append(("store", "down"))
+    for nid in world.client_ids:
+        c = summaries.get(nid)
+        if c is None or c[1] is None and c[2] is None:
+            continue
+        _, step, stream, cached, conflicts, tries = c
+        have = versions.get(stream, 0) if store is not None else None
+        if cached < 0:
+            rel = "none"
+        elif have is None:
+            rel = "store down"
+        else:
+            rel = "level" if cached == have else ("stale" if cached < have else "ahead")
+        out.append(("client", step, rel, min(conflicts, 2), min(tries, 3)))
+    return list(dict.fromkeys(out))
+
+
 system = System(
     name="eventstore",
     description=(
@@ -180,6 +251,7 @@ system = System(
     invariants=[store_invariants],
     final_checks=[settled_log_and_projection, snapshot_replay],
     sometimes=declared_sometimes("treadle.impl.eventstore.store"),
+    coverage=PerNode(_node_summary, _stream_relations),
     settle_steps=200,
     steps=300,
     # the shrinker may try fewer clients, operations, accounts and users

@@ -8,7 +8,7 @@ from treadle.checkers.result import CheckResult
 from treadle.impl.kv.node import ADMIN, Admin, Client, Server, mode_of
 
 from treadle.config import at_most, choice, comma_list, flag, integer, text
-from treadle.coverage import declared_sometimes
+from treadle.coverage import PerNode, declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -60,6 +60,75 @@ def linearizable(world: World) -> CheckResult | None:
     from treadle.checkers.kv.linearizable import check_linearizable
 
     return check_linearizable(world.history, timeout=20.0)
+
+
+def _cmp(n: int, quorum: int) -> int:
+    """Below (-1), at (0) or beyond (1) a quorum."""
+    return (n > quorum) - (n < quorum)
+
+
+def _node_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
+    if isinstance(node, Server):
+        ops = tuple(
+            sorted(
+                (
+                    op.f,
+                    op.phase,
+                    _cmp(len(op.replies), node.r),
+                    len({v for v, _ in op.replies.values()}) > 1,  # the replies disagree
+                    _cmp(len(op.acks), node.w),
+                    op.tries > 1,
+                    bool(op.fallbacks),
+                )
+                for op in node.ops.values()
+            )
+        )
+        versions = tuple(sorted((k, v[0]) for k, v in node.store.items()))
+        return ("server", node.cfg.epoch, node.cfg.old is not None, versions, ops, bool(node.hints))
+    if isinstance(node, Admin):
+        return ("admin", node.cfg.epoch, node.phase, node.audit_state)
+    return None
+
+
+def _replica_relations(summaries: dict[str, Any], world: World) -> list[Any]:
+    """Per key: how many live servers hold its newest version and how many an older one (0, 1,
+    2, 3+); per coordinated operation: its phase and the shape of its quorum (replies and acks
+    below, at or beyond R and W, replies that disagree, a retry, a fallback); the configuration:
+    the admin's phase, how many servers are behind its epoch or in a joint configuration,
+    servers down. Relations, not versions, so that the features saturate."""
+    servers = [s for s in summaries.values() if s is not None and s[0] == "server"]
+    out: list[Any] = []
+    newest: dict[str, Any] = {}
+    for s in servers:
+        for key, version in s[3]:
+            if key not in newest or version > newest[key]:
+                newest[key] = version
+    at: dict[str, int] = dict.fromkeys(newest, 0)
+    behind = dict(at)
+    for s in servers:
+        for key, version in s[3]:
+            if version == newest[key]:
+                at[key] += 1
+            else:
+                behind[key] += 1
+    for key in sorted(newest):
+        out.append(("key", min(at[key], 3), min(behind[key], 3)))
+    for s in servers:
+        out.extend(("op", *op) for op in s[4])
+    admin = summaries.get(ADMIN)
+    epoch = max([s[1] for s in servers] + ([admin[1]] if admin else []), default=0)
+    out.append(
+        (
+            "config",
+            admin[2] if admin else None,
+            admin[3] if admin else None,
+            min(sum(1 for s in servers if s[1] < epoch), 3),
+            min(sum(1 for s in servers if s[2]), 3),
+            min(sum(1 for s in servers if s[5]), 3),  # servers holding hints
+            len(world.down),
+        )
+    )
+    return list(dict.fromkeys(out))
 
 
 system = System(
@@ -164,4 +233,5 @@ system = System(
     },
     symmetric=[["c1", "c2", "c3"]],
     sometimes=declared_sometimes("treadle.impl.kv.node"),
+    coverage=PerNode(_node_summary, _replica_relations),
 )

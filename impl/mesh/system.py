@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from functools import lru_cache
 from typing import Any
 
 from treadle.checkers.breaker import BreakerMonitor
@@ -11,7 +12,7 @@ from treadle.checkers.result import CheckResult
 from treadle.impl.mesh.node import REGISTRY, Instance, Proxy, Registry
 
 from treadle.config import Rule, data, integer, rate
-from treadle.coverage import declared_sometimes
+from treadle.coverage import PerNode, declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -106,6 +107,88 @@ def mesh_invariants(world: World) -> CheckResult | None:
 
 def weights_honoured(world: World) -> CheckResult:
     return weighted_routing(world.history)
+
+
+def _node_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
+    if isinstance(node, Proxy):
+        breakers = tuple(
+            (cluster, b.mode, b.trials > 0, b.failures > 0)
+            for cluster, b in sorted(node.breakers.items())
+        )
+        return ("proxy", breakers, tuple(sorted(node.view)), bool(node.requests))
+    if isinstance(node, Instance):
+        return ("instance", node.left)
+    if isinstance(node, Registry):
+        return ("registry", tuple(sorted((i, st) for i, (_, st) in node.members.items())))
+    return None
+
+
+@lru_cache(maxsize=16)
+def _clusters(instances: tuple[tuple[str, int], ...]) -> dict[str, list[str]]:
+    return {c: [f"{c}-{i}" for i in range(1, int(n) + 1)] for c, n in instances}
+
+
+def _breakers_and_instances(summaries: dict[str, Any], world: World) -> tuple[Any, ...]:
+    # the summaries hold no counters or times, so the same few combinations come back again and
+    # again: remember them
+    return _relations(tuple(sorted(world.config["instances"].items())), tuple(summaries.items()))
+
+
+@lru_cache(maxsize=4096)
+def _relations(
+    instances: tuple[tuple[str, int], ...], items: tuple[tuple[str, Any], ...]
+) -> tuple[Any, ...]:
+    """Per proxy and upstream cluster: the breaker's state (with trials admitted, failures
+    counted) against how many of the cluster's instances are up (none, some, all) and how many
+    the proxy's view lists, and whether that view names an instance that is down; per instance:
+    up, down or left, against what the registry says of it and how many proxies route to it.
+    Relations, not counts, so that the features saturate."""
+    summaries = dict(items)
+    clusters = _clusters(instances)
+    up: dict[str, bool] = {}
+    for members in clusters.values():
+        for i in members:
+            st = summaries.get(i)
+            up[i] = st is not None and not st[1]
+    registry = summaries.get(REGISTRY)
+    status = dict(registry[1]) if registry is not None else None
+    proxies = [s for s in summaries.values() if s is not None and s[0] == "proxy"]
+    out: list[Any] = []
+
+    def some(n: int, of: int) -> str:
+        return "none" if n == 0 else ("all" if n == of else "some")
+
+    for _, breakers, view, busy in proxies:
+        for cluster, mode, trials, failures in breakers:
+            members = clusters.get(cluster, [])
+            live = sum(1 for i in members if up[i])
+            listed = [i for i in members if i in view]
+            out.append(
+                (
+                    "breaker",
+                    mode,
+                    trials,
+                    failures,
+                    some(live, len(members)),
+                    some(len(listed), len(members)),
+                    any(not up[i] for i in listed),
+                    busy,
+                )
+            )
+    for members in clusters.values():
+        for i in members:
+            st = summaries.get(i)
+            state = "down" if st is None else ("left" if st[1] else "up")
+            routed = sum(1 for p in proxies if i in p[2])
+            out.append(
+                (
+                    "instance",
+                    state,
+                    None if status is None else status.get(i),
+                    some(routed, len(proxies)) if proxies else None,
+                )
+            )
+    return tuple(dict.fromkeys(out))
 
 
 system = System(
@@ -220,4 +303,5 @@ system = System(
     },
     symmetric=[],
     sometimes=declared_sometimes("treadle.impl.mesh.node"),
+    coverage=PerNode(_node_summary, _breakers_and_instances),
 )

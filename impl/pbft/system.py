@@ -10,7 +10,7 @@ from treadle.checkers.pbft.clients import client_check
 from treadle.checkers.result import CheckResult
 from treadle.impl.pbft.node import BYZANTINE_MODES, ByzantineReplica, Client, Replica
 
-from treadle.coverage import declared_sometimes
+from treadle.coverage import PerNode, declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -49,6 +49,76 @@ def safety_after_settle(world: World) -> CheckResult | None:
 
 def liveness(world: World) -> CheckResult | None:
     return check_liveness(world.history, int(world.config["f"]))
+
+
+def _replica_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
+    """A correct replica's certificates in its view, as raw numbers (the faulty replica's state
+    means nothing: it may do anything)."""
+    if type(node) is not Replica:
+        return None
+    view = node.view
+    pp_top = prep_top = 0
+    for v, seq in node.pre_prepares:
+        if v == view:
+            if seq > pp_top:
+                pp_top = seq
+            if seq > prep_top and node.prepared(v, seq) is not None:
+                prep_top = seq
+    committed_top = max(node.committed, default=node.last_exec)
+    return (
+        view,
+        node.in_view_change,
+        max(pp_top, node.stable_seq),
+        max(prep_top, node.stable_seq),
+        max(committed_top, node.last_exec),
+        node.last_exec,
+        node.stable_seq,
+        node.k,
+        bool(node.pending),
+    )
+
+
+def _certificate_shapes(summaries: dict[str, Any], world: World) -> list[Any]:
+    """Per correct live replica: its view against the newest, a view change in progress or not,
+    the shape of its certificates (pre-prepared beyond prepared, prepared beyond committed,
+    committed beyond executed), its execution against the most advanced replica's, and its
+    checkpoint (stable at what it executed, behind by less than a checkpoint interval, or by
+    more), and whether requests wait; then the cluster: how many replicas are in the newest view
+    and in a view change, whether the newest view's primary is the faulty replica, servers down.
+    Relations, not numbers, so that the features saturate."""
+    live = [s for s in summaries.values() if s is not None]
+    if not live:
+        return []
+    top_view = max(s[0] for s in live)
+    top_exec = max(s[5] for s in live)
+    out: list[Any] = []
+    for view, vc, pp, prep, com, ex, stable, k, waiting in live:
+        behind = ex - stable
+        checkpoint = "stable" if behind == 0 else ("behind" if behind < k else "lagging")
+        out.append(
+            (
+                "replica",
+                view == top_view,
+                vc,
+                pp > prep,
+                prep > com,
+                com > ex,
+                ex == top_exec,
+                checkpoint,
+                waiting,
+            )
+        )
+    primary = world.server_ids[top_view % len(world.server_ids)]
+    out.append(
+        (
+            "cluster",
+            sum(1 for s in live if s[0] == top_view),
+            sum(1 for s in live if s[1]),
+            summaries.get(primary, 0) is None and primary not in world.down,  # faulty primary
+            len(world.down),
+        )
+    )
+    return list(dict.fromkeys(out))
 
 
 system = System(
@@ -128,6 +198,7 @@ system = System(
     },
     symmetric=[["c1", "c2"]],
     sometimes=declared_sometimes("treadle.impl.pbft.node"),
+    coverage=PerNode(_replica_summary, _certificate_shapes),
 )
 
 # declared config keys (type, range, default) live beside the binding

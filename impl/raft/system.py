@@ -18,7 +18,7 @@ from treadle.checkers.result import CheckResult
 from treadle.impl.raft.node import RaftClient, RaftServer
 
 from treadle.config import at_most, choice, flag, integer
-from treadle.coverage import declared_sometimes
+from treadle.coverage import PerNode, declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -136,39 +136,49 @@ def history_safety(world: World) -> CheckResult:
     return check_history(world.history, timeout=10.0)
 
 
-def coverage(world: World) -> tuple[Any, ...]:
-    """The abstract state of the cluster for the guided strategy: per live server its role, its
-    term against the newest term, its last log term against the newest last log term, its log
-    length against the longest and its commit index against the highest (each: behind or level),
-    as a multiset (sorted), and how many servers are down. Coarse on purpose: a new value is a
-    new situation of the paper's proofs (a stale leader, a follower with a longer but older log)."""
-    live = [n for n in (world.nodes.get(nid) for nid in world.server_ids) if n is not None]
+def _server_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
+    if not isinstance(node, RaftServer):
+        return None  # a client
+    n, t = node.last_log()
+    return (node.role, node.current_term, t, n, node.commit_index)
+
+
+def _cluster_shape(summaries: dict[str, Any], world: World) -> list[Any]:
+    """Per live server its role, its term against the newest term, its last log term against the
+    newest last log term, its log length against the longest and its commit index against the
+    highest (each: behind or level); and for the cluster how many leaders and candidates there
+    are, whether a leader holds the newest term, how many servers have the newest log, and how
+    many servers are down. Coarse on purpose, so that the features saturate: a new value is a
+    new situation of the paper's proofs (a stale leader, a follower with a longer but older
+    log, two leaders). (The multiset of the per-server values together did not saturate: 870
+    values in 100 random runs and counting, every run "new", which starves the energy.)"""
+    live = [s for s in summaries.values() if s is not None]
     if not live:
-        return ()
-    # servers bump ``version`` on every change of their state: most steps change nothing here
-    # (a crash makes a new server object: the crash count tells incarnations apart)
-    key = (world.crashes, tuple(n.version for n in live))  # type: ignore[attr-defined]
-    cached = world.__dict__.get("_raft_coverage")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    lasts = [n.last_log() for n in live]  # type: ignore[attr-defined]
-    max_term = max(n.current_term for n in live)  # type: ignore[attr-defined]
-    max_last_term = max(t for _, t in lasts)
-    max_len = max(i for i, _ in lasts)
-    max_commit = max(n.commit_index for n in live)  # type: ignore[attr-defined]
-    shape = sorted(
+        return []
+    max_term = max(s[1] for s in live)
+    max_last_term = max(s[2] for s in live)
+    max_len = max(s[3] for s in live)
+    max_commit = max(s[4] for s in live)
+    out: list[Any] = [
+        ("server", role, term == max_term, t == max_last_term, n == max_len, c == max_commit)
+        for role, term, t, n, c in live
+    ]
+    out.append(
         (
-            n.role,  # type: ignore[attr-defined]
-            n.current_term == max_term,  # type: ignore[attr-defined]
-            t == max_last_term,
-            i == max_len,
-            n.commit_index == max_commit,  # type: ignore[attr-defined]
+            "cluster",
+            sum(1 for s in live if s[0] == "leader"),
+            sum(1 for s in live if s[0] == "candidate"),
+            any(s[0] == "leader" and s[1] == max_term for s in live),
+            sum(1 for s in live if s[2] == max_last_term and s[3] == max_len),
+            len(world.down),
         )
-        for n, (i, t) in zip(live, lasts)
     )
-    value = ((tuple(shape), len(world.down)),)
-    world._raft_coverage = (key, value)  # type: ignore[attr-defined]
-    return value
+    return list(dict.fromkeys(out))
+
+
+#: the abstract state of the cluster for the guided strategy (recomputed only when the server a
+#: step acted on changed its role, term, log or commit index)
+coverage = PerNode(_server_summary, _cluster_shape)
 
 
 BUGS = {

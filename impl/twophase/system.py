@@ -8,7 +8,7 @@ from treadle.checkers.result import CheckResult
 from treadle.impl.twophase.node import TM, ResourceManager, TransactionManager
 
 from treadle.config import integer
-from treadle.coverage import declared_sometimes
+from treadle.coverage import PerNode, declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
 
@@ -52,13 +52,21 @@ def all_decided(world: World) -> bool:
     return all(p in ("committed", "aborted") for p in rm_phases(world).values())
 
 
-def coverage(world: World) -> tuple[Any, ...]:
+def _summary(nid: str, node: Any) -> Any:
+    if nid == TM:
+        return (node.phase, len(node.prepared))
+    return node.phase
+
+
+def _phases(summaries: dict[str, Any], world: World) -> tuple[Any, ...]:
     """For the guided strategy: the TM's phase and how many RMs it has heard prepared, and how
     many RMs are in each phase (a new count is progress towards a commit)."""
-    tm = world.nodes.get(TM)
-    phases = sorted(rm_phases(world).values())
-    head = (tm.phase, len(tm.prepared)) if tm is not None else None  # type: ignore[union-attr]
+    head = summaries.get(TM)
+    phases = sorted(p for nid, p in summaries.items() if nid != TM and p is not None)
     return ((head, tuple(phases)),)
+
+
+coverage = PerNode(_summary, _phases)
 
 
 def rms_symmetric(n: int) -> list[list[str]]:
