@@ -168,3 +168,18 @@ def test_database_schema_is_plain_sqlite(tmp_path):
     ):
         assert c in cols
     conn.close()
+
+
+def test_campaign_reports_sometimes_assertions_reached_and_never_reached(tmp_path):
+    import lock_system
+
+    from treadle.system import register
+
+    register(lock_system.system)
+    r = campaign(
+        "lock", runs=30, config={"stages": 3}, db_path=str(tmp_path / "s.db"), out=str(tmp_path)
+    )
+    some = r.to_json()["sometimes"]
+    assert some["reached"]["lock: stage 1"]["runs"] >= 1
+    assert "lock: never" in some["never_reached"]  # evaluated, never true
+    assert "lock: stage 9" in some["never_reached"]  # declared, never evaluated

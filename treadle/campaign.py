@@ -22,7 +22,7 @@ from typing import Any
 
 from treadle.budgets import check_budgets
 from treadle.errors import TreadleError
-from treadle.outcome import save_new_trace, trace_filename
+from treadle.outcome import SometimesReport, save_new_trace, trace_filename
 from treadle.parallel import RunSpec, SeedRun, SeedRuns, run_seed, worker_locator
 from treadle.seeds import DEFAULT_DB, SeedDB, now_text, signature
 from treadle.strategies import make_strategy
@@ -83,6 +83,8 @@ class CampaignResult:
     interrupted: bool = False
     note: str | None = None
     parallel: dict[str, Any] | None = None
+    #: the sometimes-assertions reached (runs, first run and step) and those never reached
+    sometimes: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +106,7 @@ class CampaignResult:
             "interrupted": self.interrupted,
             "note": self.note,
             "parallel": self.parallel,
+            "sometimes": self.sometimes,
         }
 
 
@@ -158,6 +161,7 @@ def campaign(
     faults: dict[str, int] = {}
     coverage: dict[str, int] = {}
     groups: dict[int, FailureGroup] = {}
+    sometimes = SometimesReport(sys_obj.sometimes_names())
     interrupted = False
     with SeedDB(db_path) as db:
         first = seed if seed is not None else db.next_seed(sys_obj.name, bug, CAMPAIGN_STRATEGY)
@@ -170,6 +174,8 @@ def campaign(
         try:
             with source:
                 for r in source:
+                    if r.sometimes:
+                        sometimes.add_run(n_runs, r.sometimes)
                     n_runs += 1
                     events += r.events
                     total_steps += r.steps
@@ -204,6 +210,7 @@ def campaign(
             db_path,
             interrupted=interrupted,
             parallel=source.stats.to_json() if source.parallel else None,
+            sometimes=sometimes.to_json(),
         )
         if interrupted:
             result.verdict = "interrupted"

@@ -96,6 +96,17 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     con.print(f"  faults injected: {esc(faults)}")
     cov = ", ".join(f"{k} ({v} runs)" for k, v in r.coverage.items()) or "none"
     con.print(f"  protocol events seen: {esc(cov)}")
+    some = r.sometimes or {}
+    if some.get("reached") or some.get("never_reached"):
+        never = some.get("never_reached") or []
+        con.print(
+            f"  sometimes-assertions: {len(some.get('reached') or {})} reached, "
+            + (
+                f"[yellow]{len(never)} never reached[/yellow]: {esc(', '.join(never))}"
+                if never
+                else "none never reached"
+            )
+        )
     if not r.failures:
         style = "green" if r.verdict == "ok" else "yellow"
         con.print(
