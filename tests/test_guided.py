@@ -225,3 +225,40 @@ def test_incremental_coverage_equals_a_full_recomputation_at_every_step(name):
         run_once(sys_, cfg, None, Recorder(walk), sys_.steps, on_step=check)
     # an abstraction of relations: a handful of values, not one per step
     assert 3 <= len(values) < steps / 4, (len(values), steps)
+
+
+def test_a_child_runs_under_its_parents_fault_mix_and_fresh_runs_try_swarm_mixes():
+    sys_ = get_system("raft")
+    cfg = sys_.resolve_config()
+    g = Guided()
+    g.bind_system(sys_)
+    mix = (
+        ("crash", 0.5),
+        ("heal", 0.2),
+        ("partition", 0.0),
+        ("restart", 0.9),
+        ("drop", 0.0),
+        ("duplicate", 0.25),
+    )
+    g.learn([0, 1, 2, 3], {("abs", "x"): 2}, mix)
+    kept = fresh_swarm = 0
+    for seed in range(200):
+        g.begin_run(seed, cfg, sys_.steps)
+        if g.how != "fresh":
+            kept += g.run_meta() == mix
+    assert 0.6 < kept / 180 < 0.95  # KEEP_MIX of the ~90% children
+    empty = Guided()
+    empty.bind_system(sys_)
+    default = _configured_mix(cfg)
+    for seed in range(100):
+        empty.begin_run(seed, cfg, sys_.steps)
+        fresh_swarm += empty.run_meta() != default
+    assert 30 < fresh_swarm < 70  # SWARM of the fresh runs draw a mix of their own
+
+
+def _configured_mix(cfg):
+    from treadle.strategies import RandomWalk
+
+    w = RandomWalk()
+    w.begin_run(0, cfg, 1)
+    return w.mix()

@@ -178,14 +178,19 @@ class RunCoverage:
 
 
 class Entry:
-    """A run in the corpus: its choices and where its new features were first reached."""
+    """A run in the corpus: its choices, the new features it reached and where (``cuts[i]``:
+    the choice position where ``features[i]`` was first reached), and the fault mix it ran
+    under (None: the configured one)."""
 
-    __slots__ = ("choices", "features", "cuts")
+    __slots__ = ("choices", "features", "cuts", "mix")
 
-    def __init__(self, choices: list[int], features: list[Hashable], cuts: list[int]) -> None:
+    def __init__(
+        self, choices: list[int], features: list[Hashable], cuts: list[int], mix: Any = None
+    ) -> None:
         self.choices = choices
         self.features = features
         self.cuts = cuts
+        self.mix = mix
 
 
 class Corpus:
@@ -198,9 +203,9 @@ class Corpus:
         self.max_entries = max_entries
         self.runs = 0
 
-    def add_run(self, choices: list[int], first: dict[Hashable, int]) -> bool:
+    def add_run(self, choices: list[int], first: dict[Hashable, int], mix: Any = None) -> bool:
         """Count the run's features (feature -> choice position of its first hit); keep the run
-        if it reached one never reached before."""
+        (with its fault mix) if it reached one never reached before."""
         self.runs += 1
         counts = self.counts
         new: list[Hashable] = []
@@ -215,8 +220,7 @@ class Corpus:
                 counts[f] = n + 1
         if not new:
             return False
-        cuts.sort()
-        entry = Entry(list(choices), new, cuts)
+        entry = Entry(list(choices), new, cuts, mix)
         if len(self.entries) >= self.max_entries:
             # replace the entry whose rarest feature is the most common (the least interesting)
             worst = max(range(len(self.entries)), key=lambda i: (self.rarity(i), -i))
@@ -244,36 +248,48 @@ class Corpus:
         weights = [1.0 / self.rarity(i) for i in range(len(self.entries))]
         return rng.choices(self.entries, weights)[0]
 
-    def mutate(self, rng: random.Random) -> tuple[list[int], str]:
-        """A new choice prefix from a parent (the run then continues with fresh choices)."""
+    def mutate(self, rng: random.Random) -> tuple[list[int], str, Entry]:
+        """A new choice prefix from a parent (the run then continues with fresh choices), and
+        the parent."""
         parent = self.pick(rng)
         ch = parent.choices
         m = len(ch)
         r = rng.random()
         if r < 0.45 or m == 0:
-            # resume just after one of the points where the parent reached something new
-            cut = rng.choice(parent.cuts) if parent.cuts else m
+            # resume just after a point where the parent reached something new: half the time
+            # its rarest feature (energy to the rare state itself), else any of them
+            cuts = parent.cuts
+            if not cuts:
+                cut = m
+            elif rng.random() < 0.5:
+                counts = self.counts
+                i = min(range(len(cuts)), key=lambda j: (counts[parent.features[j]], cuts[j]))
+                cut = cuts[i]
+            else:
+                cut = rng.choice(cuts)
             if rng.random() < 0.5:  # or a little later, keeping a few of the parent's choices
                 cut += rng.randrange(1, 8)
-            return ch[:cut], "resume"
+            return ch[:cut], "resume", parent
         if r < 0.6:
-            return ch[: rng.randrange(m + 1)], "truncate"
+            return ch[: rng.randrange(m + 1)], "truncate", parent
         if r < 0.75:
             out = list(ch)
             for _ in range(1 + rng.randrange(4)):
                 out[rng.randrange(m)] = rng.randrange(8)
-            return out, "flip"
+            return out, "flip", parent
         if r < 0.85:
             other = rng.choice(self.entries).choices
             k = rng.randrange(m + 1)
             j = rng.randrange(len(other) + 1)
-            return ch[:k] + other[j:], "splice"
+            return ch[:k] + other[j:], "splice", parent
         k = rng.randrange(m + 1)
         if r < 0.93:
-            return ch[:k] + [rng.randrange(8) for _ in range(1 + rng.randrange(4))] + ch[k:], (
-                "insert"
+            return (
+                ch[:k] + [rng.randrange(8) for _ in range(1 + rng.randrange(4))] + ch[k:],
+                ("insert"),
+                parent,
             )
-        return ch[:k] + ch[k + 1 + rng.randrange(8) :], "delete"
+        return ch[:k] + ch[k + 1 + rng.randrange(8) :], "delete", parent
 
     def describe(self) -> dict[str, Any]:
         return {"corpus": len(self.entries), "features": len(self.counts)}

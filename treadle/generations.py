@@ -85,7 +85,7 @@ class GenerationRuns:
             with src:
                 for r in src:
                     n += 1
-                    self.strategy.learn(r.choices or [], r.features or {})
+                    self.strategy.learn(r.choices or [], r.features or {}, r.meta)
                     yield r
             self._add_stats(src.stats)
             self._current = None

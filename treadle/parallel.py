@@ -91,6 +91,8 @@ class SeedRun:
     #: a learning strategy's coverage of the run: feature -> choice position of its first hit
     #: (with ``choices`` kept for every run)
     features: dict[Any, int] | None = None
+    #: what else a learning strategy keeps of the run besides its choices (its fault mix)
+    meta: Any = None
 
 
 @dataclass
@@ -140,6 +142,7 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
     if strategy.learns:
         out.features = strategy.run_features()
         out.choices = rec.choices
+        out.meta = strategy.run_meta()
     if r.violation is not None:
         out.violation = r.violation
         out.choices = rec.choices

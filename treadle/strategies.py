@@ -63,7 +63,11 @@ class Strategy(Chooser):
     def load_corpus(self, corpus: Any) -> None:
         """Use a generation's corpus (from :meth:`snapshot`)."""
 
-    def learn(self, choices: list[int], features: dict[Any, int]) -> None:
+    def run_meta(self) -> Any:
+        """What the strategy keeps of a run besides its choices and features (a fault mix)."""
+        return None
+
+    def learn(self, choices: list[int], features: dict[Any, int], meta: Any = None) -> None:
         """After a run (in seed order, between generations)."""
 
 
@@ -81,6 +85,20 @@ class RandomWalk(Strategy):
         self.rates = {k[:-5]: float(config[k]) for k in FAULT_RATE_KEYS}
         self.drop = float(config["drop_rate"])
         self.duplicate = float(config["duplicate_rate"])
+
+    def mix(self) -> tuple[tuple[str, float], ...]:
+        """This run's fault rates, as data (a swarm run's own mix, else the configured one)."""
+        return (
+            *sorted(self.rates.items()),
+            ("drop", self.drop),
+            ("duplicate", self.duplicate),
+        )
+
+    def use_mix(self, mix: tuple[tuple[str, float], ...]) -> None:
+        rates = dict(mix)
+        self.drop = rates.pop("drop")
+        self.duplicate = rates.pop("duplicate")
+        self.rates = rates
 
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
         rng = self.rng
@@ -176,7 +194,11 @@ class Swarm(RandomWalk):
 
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
         super().begin_run(seed, config, max_steps)
-        rng = self.rng
+        self.draw_mix(self.rng)
+
+    def draw_mix(self, rng: random.Random) -> None:
+        """Replace the configured rates by a mix drawn with ``rng`` (only faults the
+        configuration allows: a rate of 0 stays 0)."""
         mix: dict[str, float] = {}
         for kind in ("crash", "partition"):
             base = self.rates.get(kind, 0.0)
@@ -219,9 +241,13 @@ class Guided(Strategy):
     learns = True
     #: share of runs that start from scratch (a plain random walk) once the corpus has entries
     FRESH = 0.1
+    #: a child runs under its parent's fault mix this often (else a mix of its own)
+    KEEP_MIX = 0.8
+    #: a run with a mix of its own draws a swarm mix this often (else the configured rates)
+    SWARM = 0.5
 
     def __init__(self) -> None:
-        self.tail = RandomWalk()
+        self.tail = Swarm()
         self.corpus = Corpus()
         self.abstraction: Any = None
         self.prefix: list[int] = []
@@ -241,16 +267,27 @@ class Guided(Strategy):
     def run_features(self) -> dict[Any, int]:
         return self.cov.first
 
-    def learn(self, choices: list[int], features: dict[Any, int]) -> None:
-        self.corpus.add_run(choices, features)
+    def run_meta(self) -> Any:
+        return self.tail.mix()
+
+    def learn(self, choices: list[int], features: dict[Any, int], meta: Any = None) -> None:
+        self.corpus.add_run(choices, features, meta)
 
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
-        self.tail.begin_run(seed, config, max_steps)
+        tail = self.tail
+        RandomWalk.begin_run(tail, seed, config, max_steps)  # the configured rates
         rng = random.Random(seed * 7919 + 17)
+        parent = None
         if not self.corpus.entries or rng.random() < self.FRESH:
             self.prefix, self.how = [], "fresh"
         else:
-            self.prefix, self.how = self.corpus.mutate(rng)
+            self.prefix, self.how, parent = self.corpus.mutate(rng)
+        # the fault mix is part of what a run found: a child keeps its parent's (what reached
+        # the state it resumes from), and new mixes are tried as swarm testing does
+        if parent is not None and parent.mix is not None and rng.random() < self.KEEP_MIX:
+            tail.use_mix(parent.mix)
+        elif rng.random() < self.SWARM:
+            tail.draw_mix(rng)
         self.pos = 0
         self.new_coverage()
 
@@ -288,7 +325,12 @@ class Guided(Strategy):
         return on_step
 
     def describe_run(self) -> dict[str, Any]:
-        return {"mutation": self.how, "prefix": len(self.prefix), **self.corpus.describe()}
+        return {
+            "mutation": self.how,
+            "prefix": len(self.prefix),
+            **self.tail.describe_run(),
+            **self.corpus.describe(),
+        }
 
 
 class Mixed(Strategy):
@@ -322,8 +364,14 @@ class Mixed(Strategy):
     def load_corpus(self, corpus: Any) -> None:
         self.guided.load_corpus(corpus)
 
-    def learn(self, choices: list[int], features: dict[Any, int]) -> None:
-        self.guided.learn(choices, features)
+    def run_meta(self) -> Any:
+        cur = self.current
+        if cur is self.guided:
+            return self.guided.run_meta()
+        return cur.mix() if isinstance(cur, RandomWalk) else None
+
+    def learn(self, choices: list[int], features: dict[Any, int], meta: Any = None) -> None:
+        self.guided.learn(choices, features, meta)
 
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
         self.current = self.members[seed % len(self.members)]
