@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,9 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # built from a copy: setuptools builds in the source tree's build/, which it never empties,
+    # so a module deleted from the repository would live on in every wheel built there
+    source = out / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "*.egg-info", ".treadle", "__pycache__", ".*_cache"
+        ),
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(out), str(ROOT)],
+        + ["-w", str(out), str(source)],
         check=True,
         capture_output=True,
         cwd=out,
@@ -39,6 +50,29 @@ def test_the_wheel_has_one_top_level_package(wheel):
     (top_level,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     entry_points = zipfile.ZipFile(wheel).read(top_level).decode()
     assert "raft = treadle.impl.raft.system:system" in entry_points
+
+
+def test_every_source_folder_is_a_package_in_the_wheel(wheel):
+    """A folder without __init__.py imports as a namespace package from the source tree (and
+    editable installs) but find_packages leaves it out of the wheel: impl/pbft and impl/eventstore
+    were missing from installed treadle, and `treadle list` said they were unavailable."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    checked = 0
+    for folder, installed in (
+        ("treadle", "treadle"),
+        ("impl", "treadle/impl"),
+        ("models", "treadle/models"),
+        ("checkers", "treadle/checkers"),
+    ):
+        for source in (ROOT / folder).rglob("*.py"):
+            if "__pycache__" in source.parts:
+                continue
+            relative = source.relative_to(ROOT / folder).as_posix()
+            assert f"{installed}/{relative}" in names, f"{folder}/{relative} is not in the wheel"
+            checked += 1
+    assert checked > 100
+    for asset in ("page.js", "chart.js", "panel.js", "page.css"):
+        assert f"treadle/study/{asset}" in names
 
 
 def test_the_installed_wheel_runs_outside_the_repository(wheel, tmp_path):
@@ -63,6 +97,23 @@ def test_the_installed_wheel_runs_outside_the_repository(wheel, tmp_path):
         ).stdout
     )
     assert all(f.startswith(str(target)) for f in files), files
+    # every system the wheel registers loads, and from the wheel (not from a source tree an
+    # editable install of this interpreter may also offer)
+    probe = (
+        "import json, sys; from treadle.system import all_systems, broken_systems;"
+        "names = sorted(all_systems());"
+        "print(json.dumps([names, broken_systems(), [sys.modules[m].__file__ for m in"
+        " sorted(sys.modules) if m.startswith('treadle.impl.') and m.endswith('.system')]]))"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    names, broken, system_files = json.loads(listed.stdout)
+    assert broken == {}, broken
+    assert {"raft", "pbft", "kv", "eventstore", "mesh", "twophase", "example"} <= set(names)
+    assert len(system_files) >= 7, system_files
+    assert all(f and f.startswith(str(target)) for f in system_files), system_files
     run = subprocess.run(
         [sys.executable, "-m", "treadle", "explore", "example", "--bug", "stale-read"]
         + ["--runs", "40", "--json", "--workers", "1"],

@@ -1,0 +1,1 @@
+"""An event store with aggregates, snapshots and a projection (system ``eventstore``)."""
