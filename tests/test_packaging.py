@@ -124,3 +124,28 @@ def test_the_installed_wheel_runs_outside_the_repository(wheel, tmp_path):
     )
     assert run.returncode == 1, run.stderr
     assert json.loads(run.stdout)["verdict"] == "violation"
+
+
+def test_a_source_tree_imports_its_own_folders(tmp_path):
+    """`python3 -m pytest` from the repository imports the repository's treadle/ (the working
+    directory comes first on sys.path), not the installed one: after a non-editable `pip
+    install .` that treadle/ has no impl/ inside, and every import of treadle.checkers failed.
+    A copy of the tree must use its own impl/, models/ and checkers/, whatever else is
+    installed."""
+    source = tmp_path / "checkout"
+    for folder in ("treadle", "impl", "models", "checkers"):
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    probe = (
+        "import json, treadle, treadle.checkers.result as r, treadle.impl.raft.node as n,"
+        " treadle.models.register as m;"
+        "print(json.dumps([treadle.__file__, r.__file__, n.__file__, m.__file__]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=source, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    files = json.loads(run.stdout)
+    assert all(f.startswith(str(source)) for f in files), files

@@ -15,6 +15,7 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 from typing import Any
 
+from treadle import _source_tree  # noqa: F401  (first: a source tree maps impl/, models/, checkers/)
 from treadle.checkers.result import OK, UNKNOWN, VIOLATION, CheckResult
 from treadle.config import at_most, choice, flag, integer, number, rate, text
 from treadle.node import Context, Node
