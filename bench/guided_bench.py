@@ -28,7 +28,7 @@ def rate(system: str, strategy: str, runs: int, repeat: int) -> dict[str, float]
     for _ in range(repeat):
         t0 = time.perf_counter()
         r = explore(
-            system, strategy=strategy, runs=runs, seed=0, out=None, shrink_seconds=0, workers=1
+            system, strategy=strategy, runs=runs, seed=0, out=None, shrink_time=0, workers=1
         )
         dt = time.perf_counter() - t0
         per_s.append(r.runs / dt)
@@ -54,7 +54,7 @@ def lock(seeds: int, budget: int) -> dict[str, list[int | None]]:
                 runs=budget,
                 seed=seed * 100_000,
                 out=None,
-                shrink_seconds=0,
+                shrink_time=0,
             )
             found.append(r.runs if r.verdict == "violation" else None)
         out[strategy] = found

@@ -62,7 +62,7 @@ def schedules_per_second(repeats: int, runs: int) -> None:
 def time_to_find(bugs: list[str]) -> None:
     print("time to find each seeded bug (mixed strategy, seed 0, no shrinking):")
     for bug in bugs:
-        r = explore(system, bug=bug, seed=0, time_limit=120, out=None, shrink_seconds=0)
+        r = explore(system, bug=bug, seed=0, time=120, out=None, shrink_time=0)
         prop = r.violation.property if r.violation else "-"
         print(f"  {bug:28s} {r.verdict:9s} after {r.runs:4d} runs, {r.elapsed_s:6.2f} s ({prop})")
 

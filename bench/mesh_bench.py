@@ -40,10 +40,10 @@ def throughput(runs: int) -> tuple[float, float, float]:
 def time_to_find(bug: str) -> tuple[float, int, int, int]:
     """(seconds to the first violation, runs, shrunk choices, shrunk steps)."""
     start = time.perf_counter()
-    r = explore(system, bug=bug, seed=0, time_limit=60, out=None, shrink_seconds=0)
+    r = explore(system, bug=bug, seed=0, time=60, out=None, shrink_time=0)
     found = time.perf_counter() - start
     assert r.verdict == "violation", (bug, r.summary())
-    s = explore(system, bug=bug, seed=0, time_limit=60, out=None, shrink_seconds=30)
+    s = explore(system, bug=bug, seed=0, time=60, out=None, shrink_time=30)
     return found, r.runs, s.shrunk["choices"], s.shrunk["steps"]
 
 

@@ -331,7 +331,7 @@ def _worker(system: str, strategies: list[str], runs: int, seed: int) -> None:
                 runs=runs,
                 seed=seed,
                 out=None,
-                shrink_seconds=0,
+                shrink_time=0,
                 workers=1,
             )
             row = {

@@ -23,7 +23,7 @@ def schedules_per_second(runs: int, repeat: int) -> tuple[float, float, float]:
     rates, steps, events = [], [], []
     for i in range(repeat):
         t = time.perf_counter()
-        res = explore(system, runs=runs, seed=1000 * i, out=None, shrink_seconds=0)
+        res = explore(system, runs=runs, seed=1000 * i, out=None, shrink_time=0)
         dt = time.perf_counter() - t
         assert res.verdict == "ok", res.summary()
         rates.append(res.runs / dt)
@@ -51,11 +51,11 @@ def main() -> None:
         res = None
         for _ in range(args.repeat):
             t = time.perf_counter()
-            res = explore(system, bug=bug, seed=0, time_limit=60, out=None, shrink_seconds=0)
+            res = explore(system, bug=bug, seed=0, time=60, out=None, shrink_time=0)
             times.append(time.perf_counter() - t)
         assert res is not None and res.violation is not None, bug
         with tempfile.TemporaryDirectory() as d:
-            shrunk = explore(system, bug=bug, seed=0, time_limit=60, out=d, shrink_seconds=30)
+            shrunk = explore(system, bug=bug, seed=0, time=60, out=d, shrink_time=30)
         s = shrunk.shrunk or {}
         print(
             f"{bug:28} {res.runs:>5} {statistics.median(times):>8.2f} "

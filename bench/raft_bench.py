@@ -46,15 +46,13 @@ def bug_figures(bug: str, seeds: list[int], limit: float, shrink_s: float) -> di
     times, runs = [], []
     for seed in seeds:
         t = time.perf_counter()
-        r = explore(system, bug=bug, seed=seed, time_limit=limit, out=None, shrink_seconds=0)
+        r = explore(system, bug=bug, seed=seed, time=limit, out=None, shrink_time=0)
         dt = time.perf_counter() - t
         if r.verdict == "violation":
             times.append(dt)
             runs.append(r.runs)
     with tempfile.TemporaryDirectory() as d:
-        r = explore(
-            system, bug=bug, seed=seeds[0], time_limit=limit, out=d, shrink_seconds=shrink_s
-        )
+        r = explore(system, bug=bug, seed=seeds[0], time=limit, out=d, shrink_time=shrink_s)
     return {
         "found": f"{len(times)}/{len(seeds)}",
         "median_s": statistics.median(times) if times else None,

@@ -136,7 +136,7 @@ def measure(system: System, trace: Trace) -> dict[str, Any]:
 
 def shrink_row(system: System, raw: Trace, runs: int) -> dict[str, Any]:
     t = time.perf_counter()
-    small = shrink(system, raw, max_runs=runs)
+    small = shrink(system, raw, runs=runs)
     dt = time.perf_counter() - t
     rep = shrink_report(small)
     return {

@@ -67,7 +67,7 @@ def test_signature_ignores_values_that_vary_by_seed():
 def test_campaign_then_triage_new_still_failing_fixed_regressed(tmp_path, code):
     db = str(tmp_path / "seeds.db")
     out = str(tmp_path / "traces")
-    r = campaign("tally", runs=60, config=CRASHES_ONLY, workers=2, db_path=db, out=out)
+    r = campaign("tally", runs=60, config=CRASHES_ONLY, workers=2, db=db, out=out)
     assert r.verdict == "violation" and r.runs == 60 and r.seeds == (0, 59)
     assert r.faults.get("crash", 0) > 0 and r.faults.get("restart", 0) > 0
     assert "drop" not in r.faults  # the config allows none
@@ -80,7 +80,7 @@ def test_campaign_then_triage_new_still_failing_fixed_regressed(tmp_path, code):
     assert main(["replay", group.trace, "--json"]) == 1
 
     # the same failures again: known, not new; the next campaign starts after the last
-    again = campaign("tally", runs=40, config=CRASHES_ONLY, db_path=db, out=out)
+    again = campaign("tally", runs=40, config=CRASHES_ONLY, db=db, out=out)
     assert again.seeds == (60, 99)
     assert [g.status for g in again.failures] == ["known"]
     with SeedDB(db) as sdb:
@@ -151,7 +151,7 @@ def test_a_file_that_is_not_a_seed_database_is_refused_in_one_line(tmp_path, cap
 
 def test_database_schema_is_plain_sqlite(tmp_path):
     db = str(tmp_path / "seeds.db")
-    campaign("tally", runs=20, config=CRASHES_ONLY, db_path=db, out=None)
+    campaign("tally", runs=20, config=CRASHES_ONLY, db=db, out=None)
     conn = sqlite3.connect(db)
     cols = [r[1] for r in conn.execute("PRAGMA table_info(failures)")]
     for c in (

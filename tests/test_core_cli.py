@@ -23,9 +23,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def found(tmp_path_factory):
     out = tmp_path_factory.mktemp("traces")
-    r = treadle.explore(
-        "example", bug="stale-read", seed=0, runs=300, out=str(out), shrink_seconds=20
-    )
+    r = treadle.explore("example", bug="stale-read", seed=0, runs=300, out=str(out), shrink_time=20)
     assert r.verdict == "violation", r.summary()
     return r
 
@@ -128,7 +126,7 @@ def test_explore_json_on_violation(capsys, tmp_path):
 
 
 def test_python_api_failure_message_carries_the_replay_command(tmp_path):
-    r = treadle.explore("example", bug="stale-read", runs=300, out=str(tmp_path), shrink_seconds=1)
+    r = treadle.explore("example", bug="stale-read", runs=300, out=str(tmp_path), shrink_time=1)
     with pytest.raises(AssertionError, match="treadle replay"):
         r.assert_ok()
 
@@ -209,7 +207,7 @@ def test_pytest_fixture_runs_an_exploration(treadle_explore):
 
 def test_pytest_fixture_fails_with_the_replay_command(treadle_explore):
     with pytest.raises(AssertionError, match="treadle replay"):
-        treadle_explore("example", bug="stale-read", runs=300, shrink_seconds=1)
+        treadle_explore("example", bug="stale-read", runs=300, shrink_time=1)
 
 
 def test_messages_with_brackets_are_printed_verbatim(capsys, tmp_path):

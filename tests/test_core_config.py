@@ -166,7 +166,7 @@ def test_list_system_config_json_shows_type_range_default(capsys):
 
 
 def test_replay_refuses_a_trace_whose_config_is_out_of_range(capsys, tmp_path):
-    r = treadle.explore("abd", bug="raise-in-handler", runs=50, out=str(tmp_path), shrink_seconds=0)
+    r = treadle.explore("abd", bug="raise-in-handler", runs=50, out=str(tmp_path), shrink_time=0)
     data = json.loads(open(r.trace).read())
     data["config"]["drop_rate"] = 7
     bad = tmp_path / "bad.json"

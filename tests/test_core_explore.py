@@ -67,7 +67,7 @@ def test_empty_budget_is_a_usage_error(capsys, flag, value):
         {"time": -1.0},
         {"time": float("nan")},
         {"time": float("inf")},
-        {"shrink_seconds": -1},
+        {"shrink_time": -1},
     ],
 )
 def test_empty_budget_is_a_value_error_in_python(kwargs):
@@ -124,7 +124,7 @@ def test_handler_exception_at_a_chosen_step_is_saved_and_replays(
         runs=3,
         config={"raise_at": raise_at},
         out=str(tmp_path),
-        shrink_seconds=shrink_seconds,
+        shrink_time=shrink_seconds,
     )
     assert r.verdict == "violation"
     v = r.violation
@@ -151,7 +151,7 @@ def test_handler_exception_at_a_chosen_step_is_saved_and_replays(
 
 @pytest.mark.parametrize("strategy", ["random", "mixed", "bfs"])
 def test_user_system_handler_exception_found_saved_replayed(tmp_path, strategy):
-    kwargs = {} if strategy == "bfs" else {"runs": 50, "seed": 0, "shrink_seconds": 5}
+    kwargs = {} if strategy == "bfs" else {"runs": 50, "seed": 0, "shrink_time": 5}
     r = treadle.explore(
         "abd", bug="raise-in-handler", strategy=strategy, out=str(tmp_path), **kwargs
     )
@@ -166,7 +166,7 @@ def test_user_system_handler_exception_found_saved_replayed(tmp_path, strategy):
 
 @pytest.mark.parametrize("strategy", ["mixed", "bfs"])
 def test_user_system_quorum_bug_found_by_the_history_check(tmp_path, strategy):
-    kwargs = {} if strategy == "bfs" else {"runs": 300, "seed": 0, "shrink_seconds": 5}
+    kwargs = {} if strategy == "bfs" else {"runs": 300, "seed": 0, "shrink_time": 5}
     r = treadle.explore("abd", bug="one-ack-write", strategy=strategy, out=str(tmp_path), **kwargs)
     assert r.verdict == "violation" and r.violation.property == "linearizability"
     rep = replay(r.trace)
@@ -185,7 +185,7 @@ def test_default_output_goes_to_dot_treadle_and_never_overwrites(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     paths = []
     for _ in range(3):
-        r = treadle.explore("ticker", runs=1, shrink_seconds=0)
+        r = treadle.explore("ticker", runs=1, shrink_time=0)
         paths.append(r.trace)
     assert len(set(paths)) == 3
     for p in paths:
@@ -223,7 +223,7 @@ def test_pytest_fixture_saves_failing_traces_under_dot_treadle(tmp_path):
         f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
         "import abd_register\n"
         "def test_ticker(treadle_explore):\n"
-        "    treadle_explore(abd_register.ticker, runs=1, shrink_seconds=0)\n"
+        "    treadle_explore(abd_register.ticker, runs=1, shrink_time=0)\n"
     )
     p = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],

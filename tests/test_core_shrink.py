@@ -82,14 +82,14 @@ def first_failing_trace(sys_: System, strat: Strategy, seeds: int) -> Trace:
 
 
 def test_explore_finds_the_reordering():
-    r = explore(reorder_system(), runs=20, out=None, shrink_seconds=0)
+    r = explore(reorder_system(), runs=20, out=None, shrink_time=0)
     assert r.verdict == "violation" and r.violation.property == "in-order delivery"
 
 
 def test_shrinks_to_a_small_trace_with_the_same_property():
     sys_ = reorder_system()
     raw = first_failing_trace(sys_, Mixed(), 20)
-    small = shrink(sys_, raw, max_seconds=20)
+    small = shrink(sys_, raw, time=20)
     assert small.violation["property"] == "in-order delivery"
     assert len(small.choices) < len(raw.choices)
     assert small.steps <= raw.steps
@@ -103,6 +103,6 @@ def test_shrinks_to_a_small_trace_with_the_same_property():
 def test_shrink_is_deterministic():
     sys_ = reorder_system()
     raw = first_failing_trace(sys_, RandomWalk(), 50)
-    a = shrink(sys_, raw, max_seconds=30, max_attempts=300)
-    b = shrink(sys_, raw, max_seconds=30, max_attempts=300)
+    a = shrink(sys_, raw, time=30, runs=300)
+    b = shrink(sys_, raw, time=30, runs=300)
     assert a.choices == b.choices and a.steps == b.steps

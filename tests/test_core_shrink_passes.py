@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -322,7 +323,7 @@ def test_the_whole_shrinker_reaches_the_shortest_trace_on_two_pairs():
 def test_the_budget_is_counted_in_runs():
     sys_ = faulty_pair()
     raw = raw_trace(sys_, 400)
-    small = shrink(sys_, raw, max_runs=25, max_seconds=None)
+    small = shrink(sys_, raw, runs=25, time=math.inf)
     rep = shrink_report(small)
     assert rep["runs"] == 25 and rep["stopped"] == "runs" and not rep["minimal"]
     assert "not minimal" in str(rep["message"])
@@ -331,7 +332,7 @@ def test_the_budget_is_counted_in_runs():
 
 def test_the_time_cap_is_a_safety_bound_and_says_so():
     sys_ = faulty_pair()
-    small = shrink(sys_, raw_trace(sys_, 400), max_seconds=0.0)
+    small = shrink(sys_, raw_trace(sys_, 400), time=0.0)
     assert shrink_report(small)["message"] == "shrinking stopped by time: not minimal"
     assert replay_trace(sys_, small).violation is not None
 
@@ -382,11 +383,11 @@ def test_explore_saves_the_best_trace_when_its_shrink_is_interrupted(tmp_path):
 
 
 def test_the_same_trace_shrinks_to_the_same_bytes_here_and_in_another_process(tmp_path):
-    r = explore("example", bug="stale-read", seed=0, runs=300, out=str(tmp_path), shrink_seconds=0)
+    r = explore("example", bug="stale-read", seed=0, runs=300, out=str(tmp_path), shrink_time=0)
     assert r.trace is not None
     system, raw = load_and_check(r.trace)
-    a = shrink(system, raw, max_runs=600).dumps()
-    b = shrink(system, raw, max_runs=600).dumps()
+    a = shrink(system, raw, runs=600).dumps()
+    b = shrink(system, raw, runs=600).dumps()
     assert a == b
     out = tmp_path / "cli.json"
     env = dict(os.environ, PYTHONHASHSEED="4242")
@@ -479,7 +480,7 @@ def test_the_shrink_safety_cap_of_explore_is_its_own_and_says_so(tmp_path):
         seed=0,
         time=60.0,
         out=str(tmp_path),
-        shrink_seconds=1e-9,
+        shrink_time=1e-9,
     )
     assert r.verdict == "violation" and r.shrunk is not None
     assert r.shrunk["stopped"] == "time" and not r.shrunk["minimal"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> tuple[System, Trace, str]:
     out = tmp_path_factory.mktemp("raw")
-    r = explore("example", bug="stale-read", seed=0, runs=300, out=str(out), shrink_seconds=0)
+    r = explore("example", bug="stale-read", seed=0, runs=300, out=str(out), shrink_time=0)
     assert r.trace is not None
     system, trace = load_and_check(r.trace)
     return system, trace, r.trace
@@ -43,8 +44,8 @@ def submitted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 @pytest.mark.parametrize("budget", [600, 37])
 def test_two_workers_shrink_to_the_bytes_one_does(raw, submitted, budget):
     system, trace, _ = raw
-    one = shrink(system, trace, max_runs=budget, max_seconds=None)
-    two = shrink(system, trace, max_runs=budget, max_seconds=None, workers=2)
+    one = shrink(system, trace, runs=budget, time=math.inf)
+    two = shrink(system, trace, runs=budget, time=math.inf, workers=2)
     assert submitted["candidates"] > 0  # the candidates did run on the workers
     assert two.dumps() == one.dumps()
     # the budget is counted the same: runs past a kept candidate are discarded, not counted
@@ -56,8 +57,8 @@ def test_two_workers_shrink_to_the_bytes_one_does(raw, submitted, budget):
 def test_a_kv_trace_shrinks_the_same_on_two_workers(submitted):
     # a bigger system whose schedule (hundreds of steps, message contents) travels to workers
     system, trace = load_and_check(str(HISTORIES / "kv/no-handoff-durability-seed147.json"))
-    one = shrink(system, trace, max_runs=120, max_seconds=None)
-    two = shrink(system, trace, max_runs=120, max_seconds=None, workers=2)
+    one = shrink(system, trace, runs=120, time=math.inf)
+    two = shrink(system, trace, runs=120, time=math.inf, workers=2)
     assert submitted["candidates"] >= 100
     assert two.dumps() == one.dumps()
 

@@ -274,7 +274,7 @@ def test_handler_exception_is_a_violation():
             raise KeyError("oops")
 
     sys_ = System("boom", "", lambda c, b: Cluster(servers={"n1": Boom}))
-    r = explore(sys_, runs=1, out=None, shrink_seconds=0)
+    r = explore(sys_, runs=1, out=None, shrink_time=0)
     assert r.verdict == "violation"
     assert "KeyError" in r.violation.message and "n1" in r.violation.message
 
@@ -353,6 +353,6 @@ def test_record_refuses_reserved_field_names():
         System("clash", "", lambda c, b: Cluster(servers={"n1": Clash})),
         runs=1,
         out=None,
-        shrink_seconds=0,
+        shrink_time=0,
     )
     assert r.verdict == "violation" and "log_index" in r.violation.message

@@ -36,7 +36,7 @@ EXPECTED = {
 # ---------------------------------------------------------------------------- exploration
 @pytest.mark.parametrize("bug", sorted(EXPECTED))
 def test_seeded_bug_is_found(bug, tmp_path):
-    r = explore(system, bug=bug, seed=0, runs=200, out=str(tmp_path), shrink_seconds=5)
+    r = explore(system, bug=bug, seed=0, runs=200, out=str(tmp_path), shrink_time=5)
     assert r.verdict == "violation", f"{bug} not found in {r.runs} runs"
     assert r.violation is not None and r.violation.property in EXPECTED[bug]
     assert r.trace is not None and Path(r.trace).exists()

@@ -42,7 +42,7 @@ def test_sometimes_hits_stay_out_of_the_history():
 
 def _run_list(strategy: str, seed: int, runs: int) -> list[tuple[int, int]]:
     """What the strategy did, run by run: (run count, steps) up to the lock opening."""
-    r = explore("lock", strategy=strategy, runs=runs, seed=seed, out=None, shrink_seconds=0)
+    r = explore("lock", strategy=strategy, runs=runs, seed=seed, out=None, shrink_time=0)
     return [(r.runs, r.steps), (r.verdict == "violation", r.history_sha256 or "")]  # type: ignore[list-item]
 
 
@@ -70,7 +70,7 @@ def test_guided_corpus_is_the_same_in_two_explorations():
 
 def test_guided_gives_the_same_runs_on_two_workers_as_in_one_process():
     # raft: a system workers can import (the lock is registered in-process only)
-    kw = dict(strategy="guided", runs=40, seed=5, out=None, shrink_seconds=0)
+    kw = dict(strategy="guided", runs=40, seed=5, out=None, shrink_time=0)
     one = explore("raft", bug="figure8", workers=1, **kw)
     two = explore("raft", bug="figure8", workers=2, **kw)
     assert (one.verdict, one.runs, one.steps, one.events, one.history_sha256) == (
@@ -86,8 +86,8 @@ def test_guided_gives_the_same_runs_on_two_workers_as_in_one_process():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_guided_opens_the_lock_in_fewer_runs_than_random(seed):
     budget = 400
-    g = explore("lock", strategy="guided", runs=budget, seed=seed, out=None, shrink_seconds=0)
-    r = explore("lock", strategy="random", runs=budget, seed=seed, out=None, shrink_seconds=0)
+    g = explore("lock", strategy="guided", runs=budget, seed=seed, out=None, shrink_time=0)
+    r = explore("lock", strategy="random", runs=budget, seed=seed, out=None, shrink_time=0)
     assert g.verdict == "violation", g.summary()
     assert r.verdict == "ok" or r.runs > g.runs, (g.runs, r.runs)
 
@@ -169,7 +169,7 @@ def test_a_node_recording_a_malformed_history_is_a_violation_not_a_harness_error
         steps=5,
     )
     register(sys_)
-    r = explore("eager-client", runs=1, out=str(tmp_path), shrink_seconds=0)
+    r = explore("eager-client", runs=1, out=str(tmp_path), shrink_time=0)
     assert r.verdict == "violation", r.summary()
     assert r.violation is not None and r.violation.property == "well-formed history"
     assert "invokes again" in r.violation.message

@@ -35,7 +35,7 @@ def one_run(seed=0, bug=None, strategy="random", steps=None, **overrides):
 # ------------------------------------------------------------------ exploration
 @pytest.mark.parametrize("bug", sorted(EXPECTED))
 def test_each_seeded_bug_is_found_and_shrunk(bug, tmp_path):
-    r = explore(system, bug=bug, seed=0, runs=10, out=str(tmp_path), shrink_seconds=2)
+    r = explore(system, bug=bug, seed=0, runs=10, out=str(tmp_path), shrink_time=2)
     assert r.verdict == "violation", r.summary()
     assert r.violation.property == EXPECTED[bug]
     assert r.trace and Path(r.trace).exists()

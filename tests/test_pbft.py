@@ -135,14 +135,12 @@ def test_correct_run_serves_clients_and_is_checked():
 
 @pytest.mark.parametrize("mode", BYZANTINE_MODES)
 def test_each_byzantine_mode_is_tolerated_with_f_faulty(mode):
-    res = explore(
-        system, runs=6, seed=10, config={"byzantine_mode": mode}, out=None, shrink_seconds=0
-    )
+    res = explore(system, runs=6, seed=10, config={"byzantine_mode": mode}, out=None, shrink_time=0)
     assert res.verdict == "ok", res.summary()
 
 
 def test_correct_system_bounded_exploration_is_clean():
-    res = explore(system, runs=40, seed=100, out=None, shrink_seconds=0)
+    res = explore(system, runs=40, seed=100, out=None, shrink_time=0)
     assert res.verdict == "ok", res.summary()
     assert res.runs == 40
 
@@ -154,7 +152,7 @@ def test_f_plus_one_byzantine_breaks_agreement(tmp_path):
         seed=0,
         config={"byzantine": 2, "byzantine_mode": "equivocate"},
         out=str(tmp_path),
-        shrink_seconds=0,
+        shrink_time=0,
     )
     assert res.verdict == "violation"
     assert res.violation.property == "Agreement"
@@ -174,7 +172,7 @@ BUGS = {
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_seeded_bug_is_found(bug, tmp_path):
     seed, prop = BUGS[bug]
-    res = explore(system, bug=bug, seed=seed, runs=2, out=str(tmp_path), shrink_seconds=0)
+    res = explore(system, bug=bug, seed=seed, runs=2, out=str(tmp_path), shrink_time=0)
     assert res.verdict == "violation", bug
     assert res.violation.property == prop
     assert res.trace and os.path.exists(res.trace)

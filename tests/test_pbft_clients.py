@@ -370,9 +370,7 @@ def _clients_only():
 )
 def test_client_check_alone_catches_bugs_that_break_what_clients_see(bug, mode, seed, prop):
     cfg = {"byzantine_mode": mode}
-    res = explore(
-        _clients_only(), bug=bug, seed=seed, runs=1, config=cfg, out=None, shrink_seconds=0
-    )
+    res = explore(_clients_only(), bug=bug, seed=seed, runs=1, config=cfg, out=None, shrink_time=0)
     assert res.verdict == "violation", res.summary()
     assert res.violation.property == prop
     # the replicas' checks do not see the client's bug at all
@@ -385,7 +383,7 @@ def test_client_check_alone_catches_bugs_that_break_what_clients_see(bug, mode, 
             runs=1,
             config=cfg,
             out=None,
-            shrink_seconds=0,
+            shrink_time=0,
         )
         assert res.verdict == "ok", res.summary()
 

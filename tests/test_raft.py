@@ -108,7 +108,7 @@ def test_five_nodes_clean():
 # ---------------------------------------------------------------------------------------- bugs
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_seeded_bug_is_found(bug, tmp_path):
-    r = explore(SYSTEM, bug=bug, runs=400, out=str(tmp_path), shrink_seconds=3)
+    r = explore(SYSTEM, bug=bug, runs=400, out=str(tmp_path), shrink_time=3)
     assert r.verdict == "violation", f"{bug}: {r.summary()}"
     assert r.violation is not None and r.violation.property == BUGS[bug]
     assert r.trace is not None

@@ -38,7 +38,7 @@ def _explore(tmp_path, name, **kw):
 
 
 def test_two_workers_report_the_serial_violation_and_a_byte_identical_trace(tmp_path):
-    kw = dict(system="example", bug="stale-read", runs=200, shrink_runs=300, shrink_seconds=120)
+    kw = dict(system="example", bug="stale-read", runs=200, shrink_runs=300, shrink_time=120)
     one = _explore(tmp_path, "one", workers=1, **kw)
     two = _explore(tmp_path, "two", workers=2, **kw)
     assert one.verdict == "violation"
@@ -59,7 +59,7 @@ def test_the_reported_seed_is_the_lowest_violating_one():
         violating = [r.seed for r in src if r.violation is not None]
     assert len(violating) >= 3, violating
     for start in (0, violating[0] + 1):
-        r = treadle.explore("tally", seed=start, runs=40, workers=2, out=None, shrink_seconds=0)
+        r = treadle.explore("tally", seed=start, runs=40, workers=2, out=None, shrink_time=0)
         expected = min(v for v in violating if v >= start)
         assert r.verdict == "violation"
         assert r.seeds == (start, expected)
@@ -74,11 +74,11 @@ def test_no_violation_counts_match():
 
 
 def test_time_budget_every_reported_seed_reproduces_alone():
-    r = treadle.explore("tally", seed=100, time=1.0, workers=2, out=None, shrink_seconds=0)
+    r = treadle.explore("tally", seed=100, time=1.0, workers=2, out=None, shrink_time=0)
     assert r.verdict == "violation"
     first, last = r.seeds
     assert r.runs == last - first + 1  # the seeds reported are exactly the ones counted
-    alone = treadle.explore("tally", seed=last, runs=1, workers=1, out=None, shrink_seconds=0)
+    alone = treadle.explore("tally", seed=last, runs=1, workers=1, out=None, shrink_time=0)
     assert alone.verdict == "violation"
     assert alone.history_sha256 == r.history_sha256
     assert alone.violation.to_json() == r.violation.to_json()
@@ -141,7 +141,7 @@ def test_ctrl_c_on_workers_exits_130_with_exact_counts(tmp_path):
 
 def test_dask_local_cluster_gives_the_serial_result(capsys, tmp_path):
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
-    kw = dict(system="example", bug="stale-read", runs=200, shrink_runs=300, shrink_seconds=120)
+    kw = dict(system="example", bug="stale-read", runs=200, shrink_runs=300, shrink_time=120)
     serial = _explore(tmp_path, "serial", workers=1, **kw)
     with distributed.LocalCluster(
         n_workers=2,

@@ -7,7 +7,7 @@ Everything a user system and its tests need is importable from here::
     result = treadle.explore("raft", bug="figure8", time=60)
     result.assert_ok()   # raises AssertionError carrying the replay command
 
-Keyword names follow the CLI's flags: ``runs``, ``steps``, ``time``, ``seed``.
+Keyword names are the CLI's flags: ``runs``, ``steps``, ``time``, ``seed``, ``workers``, ...
 """
 
 from __future__ import annotations

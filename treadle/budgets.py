@@ -47,17 +47,17 @@ def non_negative_seconds(name: str, value: Any) -> float:
 
 
 def check_budgets(
-    runs: Any = None, steps: Any = None, time_limit: Any = None, shrink_seconds: Any = None
+    runs: Any = None, steps: Any = None, time: Any = None, shrink_time: Any = None
 ) -> None:
     """Raise :class:`BudgetError` naming the first budget that cannot explore anything."""
     if runs is not None:
         positive_int("runs", runs)
     if steps is not None:
         positive_int("steps", steps)
-    if time_limit is not None:
-        positive_seconds("time", time_limit)
-    if shrink_seconds is not None:
-        non_negative_seconds("shrink_seconds", shrink_seconds)
+    if time is not None:
+        positive_seconds("time", time)
+    if shrink_time is not None:
+        non_negative_seconds("shrink_time", shrink_time)
 
 
 # argparse types: the same rules, with the option's own name in the message

@@ -24,6 +24,7 @@ from treadle.budgets import check_budgets
 from treadle.errors import TreadleError
 from treadle.outcome import SometimesReport, save_new_trace, trace_filename
 from treadle.parallel import RunSpec, SeedRun, SeedRuns, run_seed, worker_locator
+from treadle.renamed import renamed
 from treadle.seeds import DEFAULT_DB, SeedDB, now_text, signature
 from treadle.strategies import make_strategy
 from treadle.system import System, get_system
@@ -138,12 +139,20 @@ def campaign(
     config: dict[str, Any] | None = None,
     workers: int = 1,
     executor: Executor | None = None,
-    db_path: str = DEFAULT_DB,
+    db: str | None = None,
     out: str | None = DEFAULT_TRACES,
     progress: Callable[[int, int, int, float], None] | None = None,
+    *,
+    time_limit: float | None = None,
+    db_path: str | None = None,
 ) -> CampaignResult:
     """Run a campaign (see the module's doc). ``seed`` defaults to where the last campaign of
-    this system, bug and strategy stopped; without ``runs`` or ``time`` (seconds), 60 seconds."""
+    this system, bug and strategy stopped; without ``runs`` or ``time`` (seconds), 60 seconds.
+    ``db``: the seed database (default ``.treadle/seeds.db``). The keywords are ``treadle
+    campaign``'s flags; ``time_limit`` and ``db_path`` are deprecated aliases of ``time`` and
+    ``db``."""
+    time = renamed("campaign", "time_limit", "time", "--time", time_limit, time)
+    db_path = renamed("campaign", "db_path", "db", "--db", db_path, db) or DEFAULT_DB
     check_budgets(runs, steps, time, 0.0)
     time_limit = time
     sys_obj = get_system(system) if isinstance(system, str) else system
@@ -333,12 +342,16 @@ class TriageResult:
 
 
 def triage(
-    db_path: str = DEFAULT_DB,
+    db: str | None = None,
     system: str | None = None,
     progress: Callable[[str], None] | None = None,
+    *,
+    db_path: str | None = None,
 ) -> TriageResult:
     """Re-run the known failing seeds (up to :data:`TRIAGE_SEEDS` per signature) against the
-    current code; update each failure's status in the database."""
+    current code; update each failure's status in the database ``db`` (default
+    ``.treadle/seeds.db``; ``db_path`` is its deprecated name, ``treadle triage --db``)."""
+    db_path = renamed("triage", "db_path", "db", "--db", db_path, db) or DEFAULT_DB
     start = _time.monotonic()
     items: list[TriageItem] = []
     n_runs = 0

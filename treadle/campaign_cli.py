@@ -78,7 +78,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
             config=config,
             workers=workers,
             executor=executor,
-            db_path=args.db,
+            db=args.db,
             out=args.out,
             progress=progress,
         )

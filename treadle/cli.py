@@ -392,7 +392,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         time=args.time,
         config=config,
         out=args.out,
-        shrink_seconds=args.shrink_time,
+        shrink_time=args.shrink_time,
         shrink_runs=args.shrink_runs,
         check_determinism=args.check_determinism,
     )
@@ -582,7 +582,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     system, trace = load_and_check(args.trace)
     t0 = time.monotonic()
     # Ctrl-C stops the shrinker, which returns the best trace so far: saved and reported
-    small = shrink(system, trace, max_runs=args.runs, max_seconds=args.time, workers=args.workers)
+    small = shrink(system, trace, runs=args.runs, time=args.time, workers=args.workers)
     report = shrink_report(small)
     out = args.out or args.trace
     small.save(out)

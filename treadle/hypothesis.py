@@ -300,7 +300,7 @@ def _save(run: Run, prop: str, out: str | None, shrink_runs: int) -> str:
     trace = run.trace()
     small = trace
     if shrink_runs > 0:
-        small = shrink(get_system(run.system), trace, max_runs=shrink_runs, max_seconds=60.0)
+        small = shrink(get_system(run.system), trace, runs=shrink_runs, time=60.0)
     name = "hypothesis-" + trace_filename(run.system, run.bug, prop, run.seed)
     path = save_new_trace(small, out or DEFAULT_TRACES, name)
     return (

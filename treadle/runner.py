@@ -4,7 +4,6 @@ exploration reports: treadle.outcome; shrinking: treadle.shrink)."""
 from __future__ import annotations
 
 import time as _time  # `time` is the budget keyword of explore()
-import warnings
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from treadle.outcome import (
     trace_filename,
 )
 from treadle.parallel import RunSpec, SeedRun, SeedRuns, worker_locator
+from treadle.renamed import renamed
 from treadle.run import (  # noqa: F401  (re-exported: treadle.runner was their home)
     HANDLER_EXCEPTION,
     CheckerError,
@@ -41,6 +41,8 @@ from treadle.strategies import EXHAUSTIVE, Replay, make_strategy
 from treadle.system import System, get_system
 from treadle.trace import Trace, load_trace
 from treadle.workdir import DEFAULT_TRACES
+
+DEFAULT_SHRINK_SECONDS = 300.0  # explore's shrink_time (--shrink-time): a safety bound only
 
 __all__ = [
     "HANDLER_EXCEPTION",
@@ -72,7 +74,7 @@ def explore(
     time: float | None = None,
     config: dict[str, Any] | None = None,
     out: str | None = DEFAULT_TRACES,
-    shrink_seconds: float = 300.0,
+    shrink_time: float | None = None,
     shrink_runs: int | None = None,
     check_determinism: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
@@ -81,35 +83,37 @@ def explore(
     executor: Executor | None = None,
     *,
     time_limit: float | None = None,
+    shrink_seconds: float | None = None,
 ) -> ExploreResult:
     """Explore ``system`` (a name or a System). Stops at the first violation, shrinks it, saves the
     trace under ``out/<system>/`` (default ``.treadle/traces/``; ``None``: not saved) and returns
     the result; ``result.assert_ok()`` fails a test with the replay command.
 
     Budgets: ``runs`` and ``steps`` are positive integers, ``time`` positive finite seconds (a
-    ValueError otherwise); without ``runs`` or ``time``, 100 runs. The keywords are the CLI's
-    flags (``--runs``, ``--steps``, ``--time``, ``--seed``, ``--workers``); ``time_limit`` is a
-    deprecated alias of ``time``. Session caps (pytest's ``--treadle-runs``/``--treadle-time``/
-    ``--treadle-seed``, :mod:`treadle.session`) bound every call; ``seed`` defaults to the
-    session's, else 0. ``time`` bounds exploration, not shrinking: the shrink is governed by
-    ``shrink_runs`` (candidate runs, default 4000) and bounded by its own safety cap,
-    ``shrink_seconds`` (default 300; when hit, the result says "stopped by time: not minimal").
+    ValueError otherwise); without ``runs`` or ``time``, 100 runs. A violation is shrunk with a
+    budget of ``shrink_runs`` candidate runs (default 4000; 0: not shrunk) and ``shrink_time``
+    seconds as a safety bound (default 300; 0: not shrunk). The keywords are the CLI's flags
+    (``--runs``, ``--steps``, ``--time``, ``--seed``, ``--workers``, ``--shrink-runs``,
+    ``--shrink-time``, ``--out``, ``--check-determinism``); ``time_limit`` and
+    ``shrink_seconds`` are deprecated aliases of ``time`` and ``shrink_time``. Session caps
+    (pytest's ``--treadle-runs``/``--treadle-time``/``--treadle-seed``, :mod:`treadle.session`)
+    bound every call; ``seed`` defaults to the session's, else 0. ``time`` bounds exploration,
+    not shrinking: the shrink is governed by ``shrink_runs`` and bounded by its own safety cap,
+    ``shrink_time`` (when hit, the result says "stopped by time: not minimal").
 
     ``workers`` > 1 runs seeds on a process pool of that many workers, ``executor`` on any
     ``concurrent.futures.Executor`` (a Dask client's ``get_executor()`` included): the same
     seeds run, and the result (verdict, counts, the lowest violating seed, its trace) is the
     one a single process gives (:mod:`treadle.parallel`)."""
-    if time_limit is not None:
-        warnings.warn(
-            "explore(time_limit=...) is deprecated: use time=... (the CLI's --time)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if time is None:
-            time = time_limit
-    check_budgets(runs, steps, time, shrink_seconds)
+    time = renamed("explore", "time_limit", "time", "--time", time_limit, time)
+    shrink_time = renamed(
+        "explore", "shrink_seconds", "shrink_time", "--shrink-time", shrink_seconds, shrink_time
+    )
+    if shrink_time is None:
+        shrink_time = DEFAULT_SHRINK_SECONDS
+    check_budgets(runs, steps, time, shrink_time)
     # ``time`` bounds exploration only: shrinking is governed by its run budget (the same trace
-    # on every machine) and bounded by its own safety cap, ``shrink_seconds``
+    # on every machine) and bounded by its own safety cap, ``shrink_time``
     runs, time_limit = capped(runs, time)
     seed = base_seed(seed)
     sys_obj = get_system(system) if isinstance(system, str) else system
@@ -241,7 +245,7 @@ def explore(
         )
     from treadle.shrink import DEFAULT_RUNS, shrink, shrink_report
 
-    # the budget is counted in candidate runs (the same trace everywhere); shrink_seconds is a
+    # the budget is counted in candidate runs (the same trace everywhere); shrink_time is a
     # safety bound only (0: don't shrink)
     budget = DEFAULT_RUNS if shrink_runs is None else shrink_runs
     report: dict[str, Any] = {}
@@ -250,13 +254,13 @@ def explore(
             shrink(
                 sys_obj,
                 raw,
-                max_runs=budget,
-                max_seconds=shrink_seconds,
+                runs=budget,
+                time=shrink_time,
                 progress=on_message,
                 workers=workers,
                 executor=executor,
             )
-            if shrink_seconds > 0 and budget > 0
+            if shrink_time > 0 and budget > 0
             else raw
         )
         if final is not raw:

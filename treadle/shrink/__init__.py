@@ -10,12 +10,14 @@ is kept is always a real failing run, and the budget is counted in runs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
 from treadle import history as hist
 from treadle.errors import TraceMismatch, TreadleError
+from treadle.renamed import renamed
 from treadle.shrink import positional, structural
 from treadle.shrink.core import (
     FIXPOINT,
@@ -25,13 +27,15 @@ from treadle.shrink.core import (
     Shrinker,
 )
 from treadle.shrink.pool import CandidatePool
-from treadle.system import System
+from treadle.system import System, get_system
 from treadle.trace import Trace
 
 #: candidate runs a shrink may spend unless told otherwise
 DEFAULT_RUNS = 4000
 #: the wall-time safety bound, in seconds (a bound, not the budget)
 DEFAULT_SECONDS = 300.0
+
+_NOT_GIVEN: Any = object()  # max_seconds=None meant no bound, so None cannot mean "not given"
 
 __all__ = ["DEFAULT_RUNS", "DEFAULT_SECONDS", "STOP_MESSAGES", "shrink", "shrink_report"]
 
@@ -50,28 +54,41 @@ def _fixpoint(sh: Shrinker) -> None:
 
 
 def shrink(
-    system: System,
+    system: str | System,
     trace: Trace,
-    max_runs: int = DEFAULT_RUNS,
-    max_seconds: float | None = DEFAULT_SECONDS,
+    runs: int | None = None,
+    time: float | None = None,
     progress: Callable[[str], None] | None = None,
+    *,
+    max_runs: int | None = None,
+    max_seconds: Any = _NOT_GIVEN,
     max_attempts: int | None = None,
     workers: int = 1,
     executor: Executor | None = None,
 ) -> Trace:
     """Minimize ``trace`` (its configuration, steps, client operations and choices) while the
-    same property keeps failing. Spends at most ``max_runs`` candidate runs (``max_attempts``
-    is its old name); ``max_seconds`` is a safety bound only. Ctrl-C stops it with the best
-    trace so far. ``shrink_report(result)`` says how it ended.
+    same property keeps failing. Spends at most ``runs`` candidate runs (default
+    :data:`DEFAULT_RUNS`); ``time`` is a safety bound only, in seconds (default
+    :data:`DEFAULT_SECONDS`; ``math.inf``: none). The keywords are ``treadle shrink``'s
+    ``--runs``, ``--time`` and ``--workers``; ``max_runs`` (and the older ``max_attempts``) and
+    ``max_seconds`` are deprecated aliases. Ctrl-C stops it with the best trace so far.
+    ``shrink_report(result)`` says how it ended.
 
     ``workers`` > 1 runs candidates on a process pool of that many workers (``executor``: on
     that executor), a batch at a time; the result is the same bytes as with one
     (:mod:`treadle.shrink.pool`). A system workers cannot find (built inside a function) is
     shrunk here, one candidate at a time."""
+    if isinstance(system, str):
+        system = get_system(system)
+    runs = renamed("shrink", "max_attempts", "runs", "--runs", max_attempts, runs)
+    runs = renamed("shrink", "max_runs", "runs", "--runs", max_runs, runs)
+    if max_seconds is not _NOT_GIVEN:  # its None meant "no time bound"
+        old = math.inf if max_seconds is None else max_seconds
+        time = renamed("shrink", "max_seconds", "time", "--time", old, time)
     if trace.violation is None:
         raise TreadleError("this trace records no violation: nothing to shrink towards")
-    if max_attempts is not None:
-        max_runs = max_attempts
+    budget = DEFAULT_RUNS if runs is None else runs
+    seconds = DEFAULT_SECONDS if time is None else time
     pool: CandidatePool | None = None
     if workers > 1 or executor is not None:
         try:
@@ -79,7 +96,9 @@ def shrink(
         except TreadleError:
             pool = None  # not importable by workers: one at a time, the same result
     try:
-        return _shrink(system, trace, max_runs, max_seconds, progress, pool)
+        return _shrink(
+            system, trace, budget, None if seconds == math.inf else seconds, progress, pool
+        )
     finally:
         if pool is not None:
             pool.close()
