@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 
 import pytest
@@ -138,6 +139,13 @@ def test_figure8_page_chart_scrubber_filters(browser, tmp_path):
     assert p.count("#chartsvg rect.partition") == len(data["partitions"])
     assert p.count("#chartsvg rect.down") == len(data["down"])
     assert p.count("#chartsvg line.violation-line") == 1
+    # each leader is labelled with its term, as the legend (built from this run) says
+    texts = p.page.eval_on_selector_all("#chartsvg text", "els => els.map(e => e.textContent)")
+    leaders = [e for e in data["events"] if e["type"] == "became-leader"]
+    assert sorted(t for t in texts if re.fullmatch(r"L\d+", t)) == sorted(
+        f"L{e['term']}" for e in leaders
+    )
+    assert f"labelled L{leaders[0]['term']}: term" in p.page.inner_text(".st-legend")
     # hovering an arrow shows the whole message: the longest one, uncut
     longest = max(data["messages"], key=lambda m: len(m["text"]))
     tips = p.page.eval_on_selector_all(
@@ -230,6 +238,19 @@ def test_pbft_page_violation_and_state(browser, tmp_path):
         assert "ref" in p.page.get_attribute(f'.card[data-node="{node}"]', "class")
     node = v["refs"]["nodes"][0]
     assert p.field(node, "view") == str(_state_at(data, v["step"])[node]["view"])
+    # the legend explains this run's marks (PBFT's kinds, not Raft's leaders), in their colours
+    legend = p.page.inner_text(".st-legend")
+    assert "leader" not in legend and "execute (" in legend
+    colors = p.page.eval_on_selector_all(
+        ".st-legend .mark-kind[data-kind]",
+        "els => Object.fromEntries(els.map(e => [e.dataset.kind, e.querySelector('path').getAttribute('fill')]))",
+    )
+    drawn = p.page.eval_on_selector_all(
+        "#chartsvg path.mark", "els => els.map(e => [e.dataset.kind, e.getAttribute('fill')])"
+    )
+    assert drawn and all(colors[kind] == fill for kind, fill in drawn), (colors, drawn[:5])
+    texts = p.page.eval_on_selector_all("#chartsvg text", "els => els.map(e => e.textContent)")
+    assert not [t for t in texts if re.fullmatch(r"L\d*", t)]  # no leader labels on PBFT
     p.page.uncheck('#f-lanes input[data-lane="n4"]')
     assert "n4" not in p.lanes()
     p.page.screenshot(path=str(tmp_path / "pbft-violation.png"))

@@ -116,13 +116,15 @@ function drawChart() {
     const lane = e._lane;
     if (!laneX.has(lane) || !rowOfStep.has(e._step)) return;
     const x = laneX.get(lane) - 10, y = yOf(e._step);
-    const color = MARK_COLORS[e.type] || "#0e7490";
+    const mark = MARKS.get(e.type) || { color: "#0e7490", label: null };
+    const color = mark.color;
     const d = el("path", { d: `M${x},${y - 5} L${x + 5},${y} L${x},${y + 5} L${x - 5},${y} z`, fill: color, class: "mark" + (RELATED.has(e._step) ? " rel" : "") }, svg);
     d.dataset.step = e._step;
+    d.dataset.kind = e.type;
     tipOn(d, `${lane} ${eventText(e)}\nstep ${e._step}, history event ${e.index}`);
-    if (e.type === "became-leader") {
+    if (mark.label != null) {
       const t = el("text", { x: x - 7, y: y + 3, "font-size": 9, "text-anchor": "end", fill: color, "font-weight": 700 }, svg);
-      t.textContent = "L" + (e.term != null ? e.term : "");
+      t.textContent = mark.label + (e[mark.field] != null ? e[mark.field] : "");
     }
   });
   // the rows: one per visible step, the readable log of the run

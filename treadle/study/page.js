@@ -146,9 +146,8 @@ function eventText(e) {
   const rest = Object.entries(e).filter(([k]) => !skip.has(k)).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
   return `${e.type} ${rest.join(" ")}`.trim();
 }
-const MARK_COLORS = { "became-leader": "#ca8a04", "became-candidate": "#a16207", commit: "#15803d",
-  apply: "#16a34a", "stepped-down": "#6b7280", truncate: "#dc2626", execute: "#15803d",
-  "view-change": "#9333ea", "new-view": "#7e22ce" };
+// protocol event kinds of this run: colour and label (treadle/study/marks.py, also the legend)
+const MARKS = new Map((D.marks || []).map((m) => [m.type, m]));
 
 // ---------------------------------------------------------------- wiring
 function buildToolbar() {

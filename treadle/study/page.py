@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from treadle.checkers.result import CheckResult
+from treadle.study.marks import legend_html, protocol_marks
 
 
 def _asset(name: str) -> str:
@@ -175,8 +176,7 @@ _LEGEND = """
  stroke-dasharray="2 3" opacity=".5"/></svg> in flight at the end</span>
  <span><svg width="10" height="10"><circle cx="5" cy="5" r="4" fill="#fff" stroke="#0f766e"
  stroke-width="1.5"/></svg> timer fired</span>
- <span><svg width="10" height="10"><path d="M5,0 L10,5 L5,10 L0,5 z" fill="#ca8a04"/></svg>
- protocol event (L6: became leader of term 6)</span>
+ {marks}
  <span><svg width="14" height="10"><rect width="14" height="10" fill="#e5e7eb"/></svg> node down</span>
  <span><svg width="14" height="10"><rect width="7" height="10" fill="#dbeafe"/><rect x="7"
  width="7" height="10" fill="#ffedd5"/></svg> partition sides</span>
@@ -249,6 +249,8 @@ def _lin_section(verdict: dict[str, Any] | None, raw: CheckResult | None, events
 def render_page(
     data: dict[str, Any], raw_verdict: CheckResult | None = None, title: str | None = None
 ) -> str:
+    marks = protocol_marks(data["events"])
+    data = {**data, "marks": marks}  # the chart draws them as the legend says
     meta = data["meta"]
     verdict = data.get("verdict")
     title = title or f"treadle · {meta['system']} {meta.get('bug') or ''} seed {meta.get('seed')}"
@@ -256,7 +258,7 @@ def render_page(
         _header(meta, verdict),
         _verdict(verdict, meta),
         _TOOLBAR,
-        _LEGEND,
+        _LEGEND.replace("{marks}", legend_html(marks)),
         '<div id="main"><div id="chartbox"><div id="lanehead"></div><div id="chart"></div></div>',
         _PANEL,
         "</div>",
