@@ -457,7 +457,7 @@ def test_explore_time_bounds_exploration_not_the_shrink(tmp_path, monkeypatch):
     real = shrink_mod.shrink
 
     def spy(*args: Any, **kwargs: Any) -> Trace:
-        caps.append(kwargs.get("max_seconds"))
+        caps.append(kwargs.get("time"))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(shrink_mod, "shrink", spy)
