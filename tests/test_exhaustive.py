@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,10 +139,31 @@ def test_bug_found_with_shortest_counterexample_that_replays(strategy: str, tmp_
 
 def test_depth_bound_is_reported_as_incomplete() -> None:
     r = treadle.explore("twophase", strategy="bfs", steps=4, out=None)
-    assert r.ok
+    assert r.verdict == "unknown"  # nothing is proved about the unexplored part
     assert r.extra["complete"] is False
     assert r.extra["bounds_hit"] == ["depth"]
-    assert r.extra["summary"].startswith("bound hit")
+    assert r.extra["summary"].startswith(
+        "bound hit (depth 4), no violation found in the explored part"
+    )
+    assert r.note == "bound hit (depth 4), no violation found in the explored part"
+    r.assert_ok(allow_incomplete=True)
+
+
+def test_cli_bound_hit_is_unknown_exit_3(capsys) -> None:
+    from treadle.cli import main
+
+    code = main(["explore", "twophase", "--strategy", "bfs", "--steps", "4", "--workers", "1"])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "unknown: bound hit (depth 4), no violation found in the explored part" in out
+    code = main(["explore", "twophase", "--strategy", "dfs", "--steps", "4", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 3 and data["verdict"] == "unknown" and data["complete"] is False
+    assert data["bounds_hit"] == ["depth"]
+    # complete: exit 0
+    code = main(["explore", "twophase", "--strategy", "bfs", "--config", "rms=2", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["verdict"] == "ok" and data["complete"] is True
 
 
 def test_explorer_bounds_from_config() -> None:

@@ -25,7 +25,7 @@ def test_quorum_bug_is_found_at_its_shallowest_depth(strategy):
     shallower = treadle.explore(
         "abd", bug="one-ack-write", strategy="bfs", config={"max_depth": 13}, out=None
     )
-    assert shallower.verdict == "ok" and not shallower.extra["complete"]
+    assert shallower.verdict == "unknown" and not shallower.extra["complete"]
     assert shallower.extra["bounds_hit"] == ["depth"]
 
 
@@ -41,7 +41,7 @@ def test_found_within_a_state_bound_that_never_reaches_the_end_of_a_run():
 
 def test_incomplete_search_fails_assert_ok_unless_allowed():
     r = treadle.explore("twophase", strategy="dfs", config={"rms": 2, "max_states": 10}, out=None)
-    assert r.verdict == "ok" and r.extra["complete"] is False
+    assert r.verdict == "unknown" and r.extra["complete"] is False
     with pytest.raises(AssertionError, match="incomplete"):
         r.assert_ok()
     r.assert_ok(allow_incomplete=True)

@@ -111,13 +111,18 @@ class ExploreResult:
         """For pytest: raise AssertionError unless the exploration ran and found nothing: a
         violation (with the replay command), an unknown verdict, an interrupted run, or an
         exhaustive search that hit a bound (unless ``allow_incomplete``) all fail."""
+        if self.verdict in ("ok", "unknown") and self.extra.get("complete") is False:
+            # an exhaustive search that hit a bound is unknown (exit 3) unless a check could not
+            # decide either: the caller may accept "nothing found in the explored part"
+            if not allow_incomplete:
+                raise AssertionError(
+                    f"exhaustive search incomplete: {self.extra.get('summary', '')} "
+                    "(raise the bounds, or call assert_ok(allow_incomplete=True))"
+                )
+            if not self.extra.get("unknown_checks"):
+                return
         if self.verdict != "ok":
             raise AssertionError(self.summary())
-        if not allow_incomplete and self.extra.get("complete") is False:
-            raise AssertionError(
-                f"exhaustive search incomplete: {self.extra.get('summary', '')} "
-                "(raise the bounds, or call assert_ok(allow_incomplete=True))"
-            )
 
 
 class SometimesReport:

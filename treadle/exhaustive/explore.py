@@ -220,8 +220,8 @@ def explore_exhaustive(
     else:
         verb = "ran " if strategy == "dpor" else ""
         extra["summary"] = (
-            f"bound hit ({', '.join(sorted(st.bounds_hit)) or 'interrupted'}): {verb}{what}, "
-            f"depth {st.depth}"
+            f"bound hit ({_bounds_text(st.bounds_hit, ex) or 'interrupted'}), no violation found "
+            f"in the explored part: {verb}{what}, depth {st.depth}"
         )
     verdict = "ok"
     note = None
@@ -231,6 +231,10 @@ def explore_exhaustive(
         verdict = "unknown"
         note = f"{st.unknown} check(s) could not decide, e.g. {st.unknown_message}"
         extra["summary"] += f"; {note}"
+    elif not extra["complete"]:
+        # an incomplete search proves nothing about what it did not explore: unknown (exit 3)
+        verdict = "unknown"
+        note = f"bound hit ({_bounds_text(st.bounds_hit, ex)}), no violation found in the explored part"
     if st.liveness:
         extra["summary"] += f"; {len(st.liveness)} liveness finding(s)"
     return ExploreResult(
@@ -248,3 +252,9 @@ def explore_exhaustive(
         extra=extra,
         note=note,
     )
+
+
+def _bounds_text(hit: set[str], ex: Any) -> str:
+    """The bounds hit with their values: "depth 4", "states 10", "time"."""
+    value = {"depth": ex.max_depth, "states": ex.max_states}
+    return ", ".join(f"{b} {value[b]}" if b in value else b for b in sorted(hit))
