@@ -303,13 +303,20 @@ class Explorer:
     def liveness_findings(
         self, w: World, meta: tuple[Any, ...], kind: str, choices: list[int], depth: int
     ) -> None:
-        # every search calls this where a path ends: keep the first few paths for the
-        # determinism check (--check-determinism replays them in other processes)
+        self.path_ended(self.never_held(w, meta), kind, choices, depth)
+
+    def never_held(self, w: World, meta: tuple[Any, ...]) -> list[str]:
+        """The liveness predicates that never held on the path ending at ``w``."""
+        return [name for name, pred in self.liveness if name not in meta[3] and not pred(w)]
+
+    def path_ended(self, never: list[str], kind: str, choices: list[int], depth: int) -> None:
+        """A path ended (quiescent, or cut by a bound or budget): record its findings for the
+        predicates in ``never`` (the first path per predicate and kind)."""
+        # keep the first few paths for the determinism check (--check-determinism replays them
+        # in other processes)
         if len(self.sample_paths) < SAMPLE_PATHS:
             self.sample_paths.append(list(choices))
-        for name, pred in self.liveness:
-            if name in meta[3] or pred(w):
-                continue
+        for name in never:
             if any(f["property"] == name and f["kind"] == kind for f in self.stats.liveness):
                 continue
             self.stats.liveness.append(
