@@ -195,8 +195,9 @@ def add_worker_args(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--workers",
         type=arg_positive_int,
-        help="processes to run seeds on (default: the machine's cores; 1: in this process); "
-        "results do not depend on it",
+        help="processes to run seeds on (default: the machine's cores; 1: in this process; "
+        "exhaustive search: 1, and bfs expands states on N workers when given); results do not "
+        "depend on it",
     )
     s.add_argument(
         "--executor",
@@ -399,6 +400,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from treadle.parallel import choose_workers, cli_executor
 
     asked = choose_workers(args.workers, system, args.runs) if args.executor == "process" else None
+    if args.workers is None and args.strategy in ("dfs", "bfs", "dpor") and asked is not None:
+        asked = 1  # exhaustive search: workers when asked for (only bfs uses them)
     with cli_executor(asked, args.executor, args.dask_address) as (workers, executor):
         run = functools.partial(run, workers=workers, executor=executor)
         result = _explore_with_progress(run, args, system.name, err, show_progress, say)

@@ -129,6 +129,8 @@ def explore(
             out=out,
             progress=on_message,
             check_determinism=check_determinism,
+            workers=workers,
+            executor=executor,
         )
     strat = make_strategy(strategy)  # an unknown name is refused before anything runs
     cfg = sys_obj.resolve_config(config)

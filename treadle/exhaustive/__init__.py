@@ -32,7 +32,8 @@ happens-before also includes "the event that sent a message precedes its deliver
 
 The package: :mod:`.bounds` (bounds), :mod:`.canon` (canonical data, world copies),
 :mod:`.explorer` (transitions and fingerprints), :mod:`.search` (BFS/DFS), :mod:`.dpor` (DPOR),
-:mod:`.explore` (the entry point). Every name is importable from ``treadle.exhaustive``.
+:mod:`.workers` (BFS on workers, with the serial counts), :mod:`.explore` (the entry point).
+Every name is importable from ``treadle.exhaustive``.
 """
 
 from __future__ import annotations

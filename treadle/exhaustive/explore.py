@@ -81,10 +81,17 @@ def explore_exhaustive(
     symmetry: bool = True,
     compare: bool = True,
     check_determinism: bool = False,
+    workers: int = 1,
+    executor: Any = None,
 ) -> Any:
     """Exhaustive exploration (``dfs``, ``bfs`` or ``dpor``) of the system's small exhaustive
     config. Returns a :class:`treadle.outcome.ExploreResult`; ``extra`` holds ``complete``,
-    ``states``, ``executions``, ``depth`` and, for dpor, the reduction against plain DFS."""
+    ``states``, ``executions``, ``depth`` and, for dpor, the reduction against plain DFS.
+
+    ``workers`` > 1 (or an ``executor``): BFS expands states on workers and reports the serial
+    search's counts and counterexample (:mod:`treadle.exhaustive.workers`); DFS and DPOR run
+    in this process (their order is inherently sequential; docs/exhaustive.md), and so does the
+    BFS that shortens their counterexample, on the workers."""
     from treadle.outcome import ExploreResult, replay_command, save_new_trace, trace_filename
     from treadle.run import run_once
     from treadle.strategies import Replay
@@ -96,9 +103,34 @@ def explore_exhaustive(
         system, bug, config, steps, symmetry and strategy != "dpor", time_limit, progress
     )
     interrupted = False
+    parallel = workers > 1 or executor is not None
+    where = None
+    par: dict[str, Any] | None = None
+    if parallel:
+        from treadle.parallel import worker_locator
+
+        where = worker_locator(system)  # refused before anything runs, as for random runs
+        par = {"workers": workers}
+        if strategy != "bfs":
+            par["note"] = (
+                f"{strategy} ran in this process: its visit order is sequential, and split "
+                "across workers its counts would differ from the serial search's "
+                "(docs/exhaustive.md); only bfs expands states on workers"
+            )
+
+    def bfs(ex_b: Explorer) -> Any:
+        if not parallel:
+            return search(ex_b, "bfs")
+        from treadle.exhaustive.workers import parallel_bfs
+
+        assert par is not None and where is not None
+        return parallel_bfs(ex_b, where, workers, executor, par)
+
     try:
         if strategy == "dpor":
             found = dpor(ex)
+        elif strategy == "bfs":
+            found = bfs(ex)
         else:
             found = search(ex, strategy)
     except KeyboardInterrupt:
@@ -127,6 +159,8 @@ def explore_exhaustive(
     }
     if determinism is not None:
         extra["determinism"] = determinism
+    if par is not None:
+        extra["parallel"] = par
     elapsed_search = time.monotonic() - start
     if strategy != "dpor":
         extra["states_per_s"] = round(st.states / elapsed_search, 1) if elapsed_search else None
@@ -150,7 +184,7 @@ def explore_exhaustive(
         if strategy != "bfs":
             ex_b = make_explorer(system, bug, config, found.steps, symmetry, None, progress)
             ex_b.max_depth = found.steps
-            shorter = search(ex_b, "bfs")
+            shorter = bfs(ex_b)
             if shorter is not None:
                 found = shorter
         # check it replays as a normal trace
