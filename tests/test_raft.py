@@ -28,6 +28,12 @@ BUGS = {
 }
 
 
+# stale-ae-truncate deletes entries a follower acknowledged: its leader never sends them again
+# (nextIndex stays above matchIndex), so the follower never catches up, which the progress check
+# of the quiet tail sees, often before a run reaches the Leader Completeness violation
+ALSO = {"stale-ae-truncate": {"Leader Completeness", "Progress after faults stop"}}
+
+
 def one_run(seed: int = 1, bug: str | None = None, **config):
     cfg = SYSTEM.resolve_config(config)
     strat = make_strategy("random")
@@ -110,10 +116,10 @@ def test_five_nodes_clean():
 def test_seeded_bug_is_found(bug, tmp_path):
     r = explore(SYSTEM, bug=bug, runs=400, out=str(tmp_path), shrink_time=3)
     assert r.verdict == "violation", f"{bug}: {r.summary()}"
-    assert r.violation is not None and r.violation.property == BUGS[bug]
+    assert r.violation is not None and r.violation.property in ALSO.get(bug, {BUGS[bug]})
     assert r.trace is not None
     saved = json.loads(open(r.trace).read())
-    assert saved["bug"] == bug and saved["violation"]["property"] == BUGS[bug]
+    assert saved["bug"] == bug and saved["violation"]["property"] == r.violation.property
 
 
 def test_every_bug_is_described():

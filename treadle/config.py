@@ -44,6 +44,9 @@ class Key:
     special: tuple[tuple[Any, str], ...] = ()
     #: extra check for str/json values: returns what was expected, or None if fine
     check: Callable[[Any], str | None] | None = None
+    #: the value a saved trace that predates this key replays with (the behaviour before the
+    #: key existed), when the key's default is new behaviour; None: the default
+    legacy: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -209,9 +212,19 @@ def integer(
     minimum: int | None = 0,
     maximum: int | None = None,
     special: dict[int, str] | None = None,
+    legacy: int | None = None,
 ) -> Key:
     """An integer key, non-negative unless told otherwise."""
-    return Key(name, "int", default, doc, minimum, maximum, special=tuple((special or {}).items()))
+    return Key(
+        name,
+        "int",
+        default,
+        doc,
+        minimum,
+        maximum,
+        special=tuple((special or {}).items()),
+        legacy=legacy,
+    )
 
 
 def number(
@@ -292,6 +305,15 @@ class Schema:
 
     def defaults(self) -> dict[str, Any]:
         return {k.name: k.default for k in self.keys.values()}
+
+    def legacy(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """The values a saved configuration that lacks keys added since gets for them: each
+        key's ``legacy`` value (the behaviour before it existed) where it declares one."""
+        return {
+            k.name: k.legacy
+            for k in self.keys.values()
+            if k.legacy is not None and k.name not in saved
+        }
 
     def resolve(
         self,

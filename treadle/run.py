@@ -87,8 +87,7 @@ def run_once(
     unknown: CheckResult | None = None
     if violation is None:
         try:
-            if system.settle_steps:
-                world.settle(system.settle_steps)
+            system.settle_world(world)
         except Exception as e:
             if world._current is None:
                 raise

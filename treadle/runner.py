@@ -334,8 +334,10 @@ def load_and_check(path: str) -> tuple[System, Trace]:
         raise TraceMismatch(
             f"trace does not match system {system.name}: it has no bug {trace.bug!r}"
         )
-    # A key added to the system after the trace was recorded takes its default (new keys default
-    # to the old behaviour); the history digest still decides whether the replay matches.
+    # A key added to the system after the trace was recorded takes the value that means the old
+    # behaviour: its legacy value if it declares one (a key whose default is new behaviour, e.g.
+    # raft's quiet_tail), else its default; the history digest decides whether the replay matches.
+    trace.config = {**system.schema().legacy(trace.config), **trace.config}
     defaults = system.resolve_config()
     unknown = set(trace.config) - set(defaults)
     if unknown:

@@ -64,6 +64,13 @@ class System:
     history_checks: list[WorldCheck] = field(default_factory=list)
     #: after the run, heal and restart everything and run this many fault-free steps
     settle_steps: int = 0
+    #: the system's own fault-free tail after the run, instead of ``settle_steps`` (world -> None;
+    #: e.g. ``world.settle(steps, max_ticks=world.config["quiet_tail"], on_quiet=...)``): the
+    #: final checks judge what happened once the faults stopped
+    settle: Callable[[World], Any] | None = None
+    #: whether ``settle`` does anything under a configuration (None: always), so exhaustive
+    #: search does not copy every final state for a tail that is switched off
+    settle_enabled: Callable[[dict[str, Any]], bool] | None = None
     #: default steps per run
     steps: int = 300
     #: bump when node behaviour changes: traces recorded with another version are refused
@@ -91,6 +98,19 @@ class System:
     #: hashable values, e.g. role x term relation x log relation per server), sampled after
     #: every step; a new value is new coverage. Keep it cheap and coarse.
     coverage: Callable[[World], Any] | None = None
+
+    def settle_world(self, world: World) -> None:
+        """Run the fault-free tail after a run, if the system has one."""
+        if self.settle is not None:
+            self.settle(world)
+        elif self.settle_steps:
+            world.settle(self.settle_steps)
+
+    def settles(self, config: dict[str, Any]) -> bool:
+        """Whether a run under ``config`` has a fault-free tail."""
+        if self.settle is not None:
+            return self.settle_enabled is None or bool(self.settle_enabled(config))
+        return bool(self.settle_steps)
 
     def sometimes_names(self) -> list[str]:
         """The declared sometimes-assertions."""

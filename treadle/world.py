@@ -164,6 +164,8 @@ class World:
         self._seq = 0
         self._link_due: dict[tuple[str, str], int] = {}
         self._settle_rng: _random.Random | None = None
+        #: the time the faults stopped (``settle``), None while they may still happen
+        self.settled_at: int | None = None
         c = config
         self.fifo = c["ordering"] == "fifo"
         self.latency_min = int(c["latency_min"])
@@ -529,17 +531,29 @@ class World:
         self.steps_log.append((self.step_count, self.now, kind, node, detail))
 
     # ------------------------------------------------------------------ settling
-    def settle(self, max_steps: int, seed: int = 0) -> int:
+    def settle(
+        self,
+        max_steps: int,
+        seed: int = 0,
+        max_ticks: int | None = None,
+        on_quiet: Callable[[World], None] | None = None,
+    ) -> int:
         """Heal every partition, restart every crashed server, then run without faults (and
-        without consuming choices) until quiescent or ``max_steps``. Used by systems whose
-        properties hold "after the faults stop" (durability, convergence, liveness)."""
+        without consuming choices) until quiescent, ``max_steps`` or ``max_ticks`` after the
+        faults stopped. Used by systems whose properties hold "after the faults stop"
+        (durability, convergence, liveness). ``on_quiet(world)`` runs once the faults stopped
+        (a binding handing its clients work to do in the tail); ``settled_at`` keeps the time."""
         self._settle_rng = _random.Random(seed)
         if self.partition is not None:
             self.heal()
         for nid in sorted(self.down):
             self.restart(nid)
+        self.settled_at = self.now
+        if on_quiet is not None:
+            on_quiet(self)
+        deadline = None if max_ticks is None else self.now + max_ticks
         steps = 0
-        while steps < max_steps and self.step():
+        while steps < max_steps and (deadline is None or self.now < deadline) and self.step():
             steps += 1
         return steps
 

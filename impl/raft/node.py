@@ -785,6 +785,12 @@ class RaftClient(Node):
         elif name == "timeout" and self.current is not None:
             self.leader = None  # the server we tried did not answer: try someone else
             self.retry(ctx)
+        elif name == "tail":
+            # the binding's quiet tail: the faults stopped; one more operation, which a
+            # stable leader must answer (the progress check)
+            self.ops_left += 1
+            if self.current is None and not ctx.timer_pending("think"):
+                self.invoke(ctx)
 
     def invoke(self, ctx: Context) -> None:
         if self.ops_left <= 0:

@@ -6,7 +6,10 @@ Checks:
   (:class:`checkers.raft.StateChecker`, fed only the servers that changed);
 * at the end of a run, the same five properties again offline from the recorded protocol events
   (which also checks that what the servers record agrees with what they hold), then
-  linearizability of the client operations with the ``kv`` model.
+  linearizability of the client operations with the ``kv`` model;
+* after the run, a *quiet tail* of ``quiet_tail`` ticks (every server restarted, partitions
+  healed, no loss or duplication; each client gets one more operation): progress
+  (:mod:`checkers.raft.progress`): a leader, followers caught up, the tail's operations answered.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from treadle.checkers.raft import ServerView, StateChecker, check_history
+from treadle.checkers.raft.progress import Bounds, check_progress
 from treadle.checkers.result import CheckResult
 from treadle.impl.raft.node import RaftClient, RaftServer
 
@@ -136,6 +140,57 @@ def history_safety(world: World) -> CheckResult:
     return check_history(world.history, timeout=10.0)
 
 
+def quiet_tail(world: World) -> None:
+    """After the run: the faults stop for ``quiet_tail`` ticks, and each client gets one more
+    operation, invoked a few election timeouts in (when a leader is usually established)."""
+    ticks = int(world.config["quiet_tail"])
+    if ticks <= 0:
+        return
+    delay = 3 * int(world.config["election_timeout_max"])
+
+    def more_work(w: World) -> None:
+        for cid in w.client_ids:
+            w.set_timer(cid, "tail", delay)
+
+    # steps are a safety bound only: the tail ends by time (a Raft cluster is never quiescent)
+    world.settle(ticks * 20 * len(world.factories), max_ticks=ticks, on_quiet=more_work)
+
+
+def progress_bounds(config: dict[str, Any]) -> Bounds:
+    """Generous bounds from the timing parameters (section 5.6: broadcast time << election
+    timeout): ten election timeouts to elect, three and four heartbeats plus twenty message
+    latencies for a follower to catch up, a client's every try plus an election timeout."""
+    et, hb = int(config["election_timeout_max"]), int(config["heartbeat_interval"])
+    lat = int(config["latency_max"])
+    return Bounds(
+        elect_within=10 * et + hb,
+        catch_up=3 * et + 4 * hb + 20 * lat,
+        op_bound=int(config["client_timeout"]) * int(config["client_tries"]) + et,
+    )
+
+
+def progress(world: World) -> CheckResult | None:
+    """Progress in the quiet tail (None when the run had none)."""
+    if world.settled_at is None:
+        return None
+    servers = [
+        view(nid, node, 0)  # type: ignore[arg-type]
+        for nid, node in ((n, world.nodes.get(n)) for n in world.server_ids)
+        if node is not None
+    ]
+    r = check_progress(
+        servers, world.history, world.settled_at, world.now, progress_bounds(world.config)
+    )
+    world.sometimes(
+        "raft: the progress check judged an operation of the quiet tail",
+        r.details.get("operations", 0) > 0,
+    )
+    world.sometimes(
+        "raft: the progress check judged followers catching up", r.details.get("followers", 0) > 0
+    )
+    return r
+
+
 def _server_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
     if not isinstance(node, RaftServer):
         return None  # a client
@@ -227,6 +282,13 @@ system = System(
         flag("check_quorum", False, "CheckQuorum (thesis 6.2)"),
         # compact the log into a snapshot every this many applied entries (0: never)
         integer("snapshot_every", 6, "snapshot every this many applied entries, 0 = never"),
+        # traces saved before the key existed had no tail (legacy 0) and replay unchanged
+        integer(
+            "quiet_tail",
+            300,
+            "fault-free ticks after the run, judged for progress, 0 = none",
+            legacy=0,
+        ),
     ],
     config_rules=[
         at_most("election_timeout_min", "election_timeout_max"),
@@ -241,7 +303,9 @@ system = System(
         "duplicate_rate": 0.03,
     },
     invariants=[raft_safety],
-    final_checks=[history_safety],
+    final_checks=[history_safety, progress],
+    settle=quiet_tail,
+    settle_enabled=lambda config: int(config["quiet_tail"]) > 0,
     # the shrinker may try fewer clients, operations and keys (Figure 8 needs 3 servers)
     shrink_config={"clients": 1, "ops_per_client": 1, "keys": 1, "nodes": 3},
     steps=600,
@@ -263,6 +327,7 @@ system = System(
         "prevote": False,
         "check_quorum": False,
         "snapshot_every": 0,
+        "quiet_tail": 0,
         "election_jitter": False,
         "election_candidates": 2,
         "window": 1_000_000_000,

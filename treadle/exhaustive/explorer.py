@@ -281,11 +281,11 @@ class Explorer:
 
     def check_final(self, w: World) -> CheckResult | None:
         """What ``run_once`` checks when a run ends here."""
-        if self.system.settle_steps:
+        if self.system.settles(w.config):
             w = clone_world(w)
             w.chooser = self.script
             try:
-                w.settle(self.system.settle_steps)
+                self.system.settle_world(w)
             except Exception as e:
                 if w._current is None:
                     raise

@@ -1,0 +1,174 @@
+"""Raft's progress once the faults stop: a bounded liveness check, judged on a quiet tail.
+
+Raft promises nothing while faults go on (FLP); it does promise progress once a majority is up,
+connected and exchanging messages within bounded time (Ongaro & Ousterhout 2014, section 5.6:
+"as long as the system satisfies broadcastTime << electionTimeout << MTBF"). A run's *quiet
+tail* (every server restarted, partitions healed, no loss, no duplication, fixed latency, from
+time ``quiet_since`` to ``now``) is such a period, and in it:
+
+* **a leader**: once the tail has lasted ``elect_within`` ticks, some server leads the newest
+  term;
+* **followers catch up**: if that leader has led since at least ``catch_up`` ticks before the
+  end, every server's commit index reached what the leader had committed ``catch_up`` ticks
+  before the end (AppendEntries backs ``nextIndex`` up until the logs match, Figure 2);
+* **operations complete**: a client operation invoked after the faults stopped and after that
+  leader was elected is answered (``ok`` or ``fail``), never given up on (``info``), and is not
+  still open ``op_bound`` ticks after its invocation.
+
+The bounds are generous multiples of the election timeout, the heartbeat and the clients' own
+timeout, so the check never fires on a correct implementation with those timing parameters;
+where the tail is too short for a bound, that part is not judged (returns passed with what it
+judged). Like PBFT's liveness check, this is judged on the tail only, never on the faulty part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from treadle.checkers.raft.state import ServerView
+from treadle.checkers.result import CheckResult
+
+PROGRESS = "Progress after faults stop"
+_CLIENT = ("invoke", "ok", "fail", "info")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Ticks after which a correct Raft must have done something, in a fault-free period."""
+
+    elect_within: int  # a leader exists this long after the faults stopped
+    catch_up: int  # a follower reaches a commit index this long after the leader had it
+    op_bound: int  # an operation invoked under a stable leader is answered within this
+
+
+def check_progress(
+    servers: list[ServerView],
+    events: Iterable[dict[str, Any]],
+    quiet_since: int,
+    now: int,
+    bounds: Bounds,
+) -> CheckResult:
+    """Judge the quiet tail ``[quiet_since, now]`` of a run whose final server states are
+    ``servers`` (every server up) and whose history is ``events``."""
+    evs = list(events)
+    quiet = now - quiet_since
+    if not servers or quiet < bounds.elect_within:
+        return CheckResult.passed(
+            PROGRESS, f"the quiet tail ({quiet} ticks) was too short to judge"
+        )
+    newest = max(s.term for s in servers)
+    leaders = [s for s in servers if s.role == "leader" and s.term == newest]
+    if not leaders:
+        roles = ", ".join(f"{s.node} {s.role} of term {s.term}" for s in servers)
+        return CheckResult.violation(
+            PROGRESS,
+            f"no leader {quiet} ticks after the faults stopped (every server up, partitions "
+            f"healed, every message delivered since time {quiet_since}): {roles}. With a "
+            f"majority up and connected Raft elects a leader within a few election timeouts "
+            f"(here: {bounds.elect_within} ticks).",
+            since=quiet_since,
+            time=now,
+            terms={s.node: s.term for s in servers},
+        )
+    leader = leaders[0]
+    elected = _elected_at(evs, leader.node, leader.term)
+    judged = {"followers": 0, "operations": 0}
+    if elected is not None and elected <= now - bounds.catch_up:
+        target = _commit_at(evs, leader.node, now - bounds.catch_up)
+        for s in servers:
+            if s.node == leader.node or target is None:
+                continue
+            judged["followers"] += 1
+            if s.commit_index < target:
+                return CheckResult.violation(
+                    PROGRESS,
+                    f"{s.node}'s commit index is {s.commit_index} at time {now}, but its leader "
+                    f"{leader.node} (of term {leader.term} since time {elected}) had committed "
+                    f"index {target} by time {now - bounds.catch_up}, {bounds.catch_up} ticks "
+                    f"earlier, and no fault happened since time {quiet_since}: a follower "
+                    f"connected to a stable leader receives every committed entry (the leader "
+                    f"backs nextIndex up until the logs match).",
+                    node=s.node,
+                    leader=leader.node,
+                    term=leader.term,
+                    commit_index=s.commit_index,
+                    leader_commit=target,
+                )
+    if elected is not None:
+        start = max(quiet_since, elected)
+        for op, done in _operations(evs):
+            t = op.get("time", 0)
+            if t < start:
+                continue
+            late = done is None and t + bounds.op_bound <= now
+            if done is not None and done["type"] == "info" or late:
+                what = (
+                    f"was given up on (info, event {done.get('index')}) at time {done.get('time')}"
+                    if done is not None
+                    else f"was still open at time {now}, {now - t} ticks later"
+                )
+                return CheckResult.violation(
+                    PROGRESS,
+                    f"{op.get('process')}'s {op.get('f')} {op.get('value')!r} (event "
+                    f"{op.get('index')}), invoked at time {t} while {leader.node} led term "
+                    f"{leader.term} (since time {elected}) and no fault happened (since time "
+                    f"{quiet_since}), {what}: under a stable leader with every message "
+                    f"delivered, an operation is answered within {bounds.op_bound} ticks.",
+                    process=op.get("process"),
+                    operation=op.get("index"),
+                    leader=leader.node,
+                    term=leader.term,
+                )
+            if done is not None or late:
+                judged["operations"] += 1
+    return CheckResult.passed(
+        PROGRESS,
+        f"{leader.node} leads term {leader.term} {quiet} ticks after the faults stopped; "
+        f"{judged['followers']} followers caught up, {judged['operations']} operations of the "
+        "quiet tail were answered",
+        leader=leader.node,
+        **judged,
+    )
+
+
+def _elected_at(events: list[dict[str, Any]], node: str, term: int) -> int | None:
+    for e in reversed(events):
+        if e.get("node") == node and e.get("type") == "became-leader" and e.get("term") == term:
+            return int(e.get("time", 0))
+    return None
+
+
+def _commit_at(events: list[dict[str, Any]], node: str, when: int) -> int | None:
+    """The commit index ``node`` recorded last at or before ``when`` (since its last restart:
+    the commit index is volatile)."""
+    best = None
+    for e in events:
+        if e.get("time", 0) > when:
+            break
+        if e.get("node") != node:
+            continue
+        if e.get("type") in ("restart", "crash"):
+            best = None
+        elif e.get("type") == "commit":
+            best = int(e["log_index"])
+    return best
+
+
+def _operations(events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each invocation with its completion (None while open), per client process."""
+    out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    open_: dict[Any, int] = {}
+    for e in events:
+        t = e.get("type")
+        if t not in _CLIENT or "process" not in e:
+            continue
+        p = e["process"]
+        if t == "invoke":
+            open_[p] = len(out)
+            out.append((e, None))
+        elif p in open_:
+            i = open_.pop(p)
+            out[i] = (out[i][0], e)
+    return out
