@@ -22,6 +22,7 @@ from typing import Any
 
 from treadle.budgets import check_budgets
 from treadle.errors import TreadleError
+from treadle.options import free_options
 from treadle.outcome import SometimesReport, save_new_trace, trace_filename
 from treadle.parallel import RunSpec, SeedRun, SeedRuns, run_seed, worker_locator
 from treadle.renamed import renamed
@@ -117,7 +118,7 @@ def _trace_of(system: System, spec: RunSpec, r: SeedRun) -> Trace:
         system=system.name,
         system_version=system.version,
         bug=spec.bug,
-        config=spec.config,
+        config=r.config or spec.config,  # the run's own: its drawn options included
         seed=r.seed,
         strategy=spec.strategy,
         steps=r.steps,
@@ -175,7 +176,15 @@ def campaign(
     with SeedDB(db_path) as db:
         first = seed if seed is not None else db.next_seed(sys_obj.name, bug, CAMPAIGN_STRATEGY)
         spec = RunSpec(
-            where, cfg, bug, CAMPAIGN_STRATEGY, max_steps, first_seed=first, coverage=True
+            where,
+            cfg,
+            bug,
+            CAMPAIGN_STRATEGY,
+            max_steps,
+            first_seed=first,
+            coverage=True,
+            # swarm configurations draw the system's options too (PreVote, CheckQuorum, ...)
+            options=free_options(sys_obj, config),
         )
         source = SeedRuns(
             sys_obj, spec, first, runs, deadline, workers, executor, stop_at_violation=False
@@ -269,7 +278,7 @@ def _record(
         bug=spec.bug,
         strategy=spec.strategy,
         steps=spec.max_steps,
-        config=spec.config,
+        config=r.config or spec.config,
         trace=trace_path,
     )
     group = groups.get(failure.id)

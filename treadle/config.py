@@ -47,10 +47,15 @@ class Key:
     #: the value a saved trace that predates this key replays with (the behaviour before the
     #: key existed), when the key's default is new behaviour; None: the default
     legacy: Any = None
+    #: values an exploration draws this key from, per run, unless the user set it (an option
+    #: the docs describe that the default mix must not leave untested: :mod:`treadle.options`)
+    swarm: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"config key {self.name}: kind {self.kind!r} is not one of {KINDS}")
+        for v in self.swarm or ():
+            self.validate(v)  # a swarm value outside the key's range is the binding's bug
 
     # ------------------------------------------------------------------ words
     def type_text(self) -> str:
@@ -187,6 +192,7 @@ class Key:
             "choices": list(self.choices) if self.choices is not None else None,
             "special": {str(v): m for v, m in self.special},
             "doc": self.doc,
+            "swarm": list(self.swarm) if self.swarm else None,
         }
 
 
@@ -213,6 +219,7 @@ def integer(
     maximum: int | None = None,
     special: dict[int, str] | None = None,
     legacy: int | None = None,
+    swarm: tuple[int, ...] | None = None,
 ) -> Key:
     """An integer key, non-negative unless told otherwise."""
     return Key(
@@ -224,6 +231,7 @@ def integer(
         maximum,
         special=tuple((special or {}).items()),
         legacy=legacy,
+        swarm=swarm,
     )
 
 
@@ -242,12 +250,18 @@ def rate(name: str, default: float, doc: str = "") -> Key:
     return Key(name, "float", default, doc, 0.0, 1.0)
 
 
-def flag(name: str, default: bool, doc: str = "") -> Key:
-    return Key(name, "bool", default, doc)
+def flag(name: str, default: bool, doc: str = "", swarm: tuple[bool, ...] | None = None) -> Key:
+    return Key(name, "bool", default, doc, swarm=swarm)
 
 
-def choice(name: str, default: str, options: Iterable[str], doc: str = "") -> Key:
-    return Key(name, "str", default, doc, choices=tuple(options))
+def choice(
+    name: str,
+    default: str,
+    options: Iterable[str],
+    doc: str = "",
+    swarm: tuple[str, ...] | None = None,
+) -> Key:
+    return Key(name, "str", default, doc, choices=tuple(options), swarm=swarm)
 
 
 def text(
@@ -305,6 +319,10 @@ class Schema:
 
     def defaults(self) -> dict[str, Any]:
         return {k.name: k.default for k in self.keys.values()}
+
+    def swarm(self) -> dict[str, tuple[Any, ...]]:
+        """The keys an exploration draws per run, with their values."""
+        return {k.name: k.swarm for k in self.keys.values() if k.swarm}
 
     def legacy(self, saved: dict[str, Any]) -> dict[str, Any]:
         """The values a saved configuration that lacks keys added since gets for them: each

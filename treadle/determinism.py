@@ -134,13 +134,25 @@ class DeterminismCheck:
         self.batch: list[tuple[int, list[int], str]] = []
         self.checked_in_process = 0
         self.checked_out_of_process = 0
+        #: system options each run draws from its seed (:mod:`treadle.options`)
+        self.options: dict[str, tuple[Any, ...]] = {}
+
+    def config_of(self, seed: int) -> dict[str, Any]:
+        from treadle.options import run_config
+
+        return run_config(self.cfg, self.options, seed)
 
     def check(self, seed: int, result: RunResult, choices: list[int]) -> None:
         """``result`` was run with ``log_steps=True`` from ``choices``."""
         from treadle.run import run_once
 
         again = run_once(
-            self.system, self.cfg, self.bug, Replay(list(choices)), self.steps, log_steps=True
+            self.system,
+            self.config_of(seed),
+            self.bug,
+            Replay(list(choices)),
+            self.steps,
+            log_steps=True,
         )
         msg = divergence(run_log(result), run_log(again), "the run", "its replay")
         if msg:
@@ -179,8 +191,10 @@ class DeterminismCheck:
     def flush(self) -> None:
         batch, self.batch = self.batch, []
         seeds = other_hash_seeds()
+        drawn = {seed: self.config_of(seed) for seed, _, _ in batch} if self.options else {}
         jobs = [
-            _start_replay(self.where, self.cfg, self.bug, self.steps, batch, hs) for hs in seeds
+            _start_replay(self.where, self.cfg, self.bug, self.steps, batch, hs, drawn)
+            for hs in seeds
         ]
         results = [_collect_replay(job, len(batch)) for job in jobs]  # both run at once
         for hs, got in zip(seeds, results):
@@ -190,7 +204,12 @@ class DeterminismCheck:
                 from treadle.run import run_once
 
                 here = run_once(
-                    self.system, self.cfg, self.bug, Replay(list(choices)), self.steps, True
+                    self.system,
+                    self.config_of(seed),
+                    self.bug,
+                    Replay(list(choices)),
+                    self.steps,
+                    True,
                 )
                 msg = (
                     divergence(run_log(here), other_log, "this process", f"PYTHONHASHSEED={hs}")
@@ -210,13 +229,19 @@ def _start_replay(
     steps: int,
     batch: list[tuple[int, list[int], str]],
     hash_seed: str,
+    configs: dict[int, dict[str, Any]] | None = None,
 ) -> tuple[subprocess.Popen[str], tempfile.TemporaryDirectory[str]]:
+    """``configs``: the runs whose configuration is not ``cfg`` (drawn options), by seed."""
+    configs = configs or {}
     job = {
         "where": where,
         "config": cfg,
         "bug": bug,
         "steps": steps,
-        "runs": [{"choices": c, "digest": d} for _, c, d in batch],
+        "runs": [
+            {"choices": c, "digest": d, **({"config": configs[s]} if s in configs else {})}
+            for s, c, d in batch
+        ],
         "sys_path": [p for p in sys.path if p],
     }
     tmp = tempfile.TemporaryDirectory()
@@ -294,9 +319,8 @@ def _main(path: str) -> None:
     system = _load_system(job["where"])
     out = []
     for r in job["runs"]:
-        res = run_once(
-            system, job["config"], job["bug"], Replay(r["choices"]), job["steps"], log_steps=True
-        )
+        cfg = r.get("config", job["config"])
+        res = run_once(system, cfg, job["bug"], Replay(r["choices"]), job["steps"], log_steps=True)
         log = run_log(res)
         d = log_digest(log)
         steps_log, history = log if d != r["digest"] else ([], [])

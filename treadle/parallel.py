@@ -34,6 +34,7 @@ from typing import Any
 from treadle import history as hist
 from treadle.checkers.result import CheckResult
 from treadle.errors import Nondeterminism, TreadleError
+from treadle.options import draw, run_config
 from treadle.strategies import Recorder, Replay, Strategy, make_strategy
 from treadle.system import System
 
@@ -66,6 +67,12 @@ class RunSpec:
     coverage: bool = False
     #: a learning strategy's corpus, frozen for this generation of seeds (treadle.generations)
     corpus: Any = None
+    #: system options each run draws from its seed (:mod:`treadle.options`): key -> values
+    options: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def run_config(self, seed: int) -> dict[str, Any]:
+        """The configuration of the run with ``seed`` (its drawn options included)."""
+        return run_config(self.config, self.options, seed)
 
 
 @dataclass
@@ -93,6 +100,8 @@ class SeedRun:
     features: dict[Any, int] | None = None
     #: what else a learning strategy keeps of the run besides its choices (its fault mix)
     meta: Any = None
+    #: the run's configuration (its drawn options included), kept when it violated
+    config: dict[str, Any] | None = None
 
 
 @dataclass
@@ -131,11 +140,12 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
 
     if strategy.learns:
         strategy.bind_system(system)
-    strategy.begin_run(seed, spec.config, spec.max_steps)
+    config = spec.run_config(seed)
+    strategy.begin_run(seed, config, spec.max_steps)
     rec = _CountingRecorder(strategy) if spec.coverage else Recorder(strategy)
     log = spec.check_determinism
     on_step = strategy.observer(rec.choices) if strategy.learns else None
-    r = run_once(system, spec.config, spec.bug, rec, spec.max_steps, log_steps=log, on_step=on_step)
+    r = run_once(system, config, spec.bug, rec, spec.max_steps, log_steps=log, on_step=on_step)
     out = SeedRun(seed, r.steps, len(r.history), r.unknown is not None)
     if r.world.sometimes_seen:
         out.sometimes = dict(r.world.sometimes_seen)
@@ -148,10 +158,11 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
         out.choices = rec.choices
         out.history_sha256 = hist.digest(r.history)
         out.strategy_run = strategy.describe_run()
+        out.config = config
+        if spec.options:
+            out.strategy_run["options"] = draw(spec.options, seed)
     if log:
-        again = run_once(
-            system, spec.config, spec.bug, Replay(list(rec.choices)), spec.max_steps, True
-        )
+        again = run_once(system, config, spec.bug, Replay(list(rec.choices)), spec.max_steps, True)
         msg = divergence(run_log(r), run_log(again), "the run", "its replay")
         if msg:
             raise Nondeterminism(f"seed {seed}: {msg}")
@@ -173,6 +184,8 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
         out.coverage = {"faults": faults, "events": protocol}
         if out.strategy_run is None:
             out.strategy_run = strategy.describe_run()
+            if spec.options:
+                out.strategy_run["options"] = draw(spec.options, seed)
     return out
 
 

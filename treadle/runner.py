@@ -17,6 +17,7 @@ from treadle.determinism import DeterminismCheck, divergence, log_digest, run_lo
 from treadle.errors import InputError, Nondeterminism, TraceMismatch
 from treadle.exhaustive import explore_exhaustive
 from treadle.generations import GenerationRuns
+from treadle.options import free_options
 from treadle.outcome import (
     ExploreResult,
     SometimesReport,
@@ -142,7 +143,11 @@ def explore(
     total_events = total_steps = n_runs = unknown_runs = 0
     interrupted = False
     found: SeedRun | None = None
+    # system options each run draws (PreVote, CheckQuorum, ...), unless the user set them
+    options = free_options(sys_obj, config)
     checker = DeterminismCheck(sys_obj, cfg, bug, max_steps) if check_determinism else None
+    if checker is not None:
+        checker.options = options
     # the seed loop runs here or on workers (treadle.parallel); it yields runs in seed order, so
     # counts and the (lowest) violating seed are the same wherever they ran
     spec = RunSpec(
@@ -153,6 +158,7 @@ def explore(
         max_steps,
         first_seed=seed,
         check_determinism=check_determinism,
+        options=options,
     )
     source: SeedRuns | GenerationRuns
     if strat.learns:  # guided, mixed: the corpus changes between generations of seeds only
@@ -231,7 +237,7 @@ def explore(
         system=sys_obj.name,
         system_version=sys_obj.version,
         bug=bug,
-        config=cfg,
+        config=found.config or cfg,  # the run's own: its drawn options included
         seed=run_seed,
         strategy=strategy,
         steps=found.steps,

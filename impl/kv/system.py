@@ -150,7 +150,10 @@ system = System(
     },
     config_keys=[
         # auto: strict, except sloppy for the no-handoff bug
-        choice("mode", "auto", ("auto", "strict", "sloppy"), "quorum mode"),
+        # explorations draw auto or sloppy per run (treadle.options): both modes' claims
+        choice(
+            "mode", "auto", ("auto", "strict", "sloppy"), "quorum mode", swarm=("auto", "sloppy")
+        ),
         integer("servers", 5, "servers, ring members and spares", minimum=1, maximum=32),
         integer("members", 4, "servers on the ring at the start (the others may join)", 1),
         integer("replicas", 3, "replicas per key, N", minimum=1),

@@ -247,8 +247,9 @@ system = System(
         integer("retry_budget_ratio", 20, "retries per 100 requests", maximum=100_000),
         integer("retry_budget_min", 3, "retries always allowed per window"),
         integer("retry_budget_window", 100, "ticks of the retry budget's window", minimum=1),
-        integer("breaker_failures", 3, "consecutive failures that open, 0 = off"),
-        integer("breaker_window", 6, "calls in the failure-rate window, 0 = off"),
+        # explorations draw each trigger on or off per run (treadle.options)
+        integer("breaker_failures", 3, "consecutive failures that open, 0 = off", swarm=(3, 0)),
+        integer("breaker_window", 6, "calls in the failure-rate window, 0 = off", swarm=(6, 0)),
         integer("breaker_rate", 50, "failure percentage that opens", maximum=100),
         integer("breaker_min_calls", 6, "calls before the rate counts"),
         integer("breaker_reset", 20, "ticks Open waits before Half-Open", minimum=1),
