@@ -62,7 +62,7 @@ def test_values_a_rule_refuses_are_not_drawn():
 
 def test_a_violating_run_saves_its_drawn_options_and_replays(tmp_path):
     r = explore(
-        "raft", bug="no-persist-vote", seed=0, runs=400, out=str(tmp_path), shrink_seconds=0
+        "raft", bug="no-persist-vote", seed=0, runs=400, out=str(tmp_path), shrink_time=0
     )
     assert r.verdict == "violation" and r.trace
     trace = load_trace(r.trace)
@@ -93,7 +93,7 @@ def test_campaign_swarm_configs_draw_the_options_and_record_them(tmp_path):
         bug="no-dedup",
         runs=30,
         seed=0,
-        db_path=str(tmp_path / "db.sqlite"),
+        db=str(tmp_path / "db.sqlite"),
         out=str(tmp_path),
     )
     assert r.failing_runs, "no failing run in 30 swarm runs of no-dedup"
