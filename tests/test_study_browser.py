@@ -238,6 +238,13 @@ def test_pbft_page_violation_and_state(browser, tmp_path):
         assert "ref" in p.page.get_attribute(f'.card[data-node="{node}"]', "class")
     node = v["refs"]["nodes"][0]
     assert p.field(node, "view") == str(_state_at(data, v["step"])[node]["view"])
+    # describe(): the sequence number the verdict names is the highlighted chip of its replicas
+    for node in v["refs"]["nodes"]:
+        hits = p.page.eval_on_selector_all(
+            f'.card[data-node="{node}"] tr[data-field="seq"] .chip.hit',
+            "els => els.map(e => e.textContent)",
+        )
+        assert [h.split(" ")[0] for h in hits] == [str(i) for i in v["refs"]["indexes"]], hits
     # the legend explains this run's marks (PBFT's kinds, not Raft's leaders), in their colours
     legend = p.page.inner_text(".st-legend")
     assert "leader" not in legend and "execute (" in legend

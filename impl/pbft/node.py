@@ -94,6 +94,7 @@ class Replica(Node):
 
     # ------------------------------------------------------------------ helpers
     def setup(self, ctx: Context) -> None:
+        self.me, self.servers = ctx.id, tuple(ctx.servers)  # for describe(): who is primary
         c = ctx.config
         self.f = int(c["f"])
         self.n = len(ctx.servers)
@@ -141,6 +142,13 @@ class Replica(Node):
             self.vc_timeout,
             tuple(sorted(self.sent_commit)),
         )
+
+    def describe(self) -> dict[str, Any]:
+        """For the study page: view, status, water marks, checkpoint, phase per sequence number
+        (:mod:`treadle.impl.pbft.describe`)."""
+        from treadle.impl.pbft.describe import describe_replica
+
+        return describe_replica(self)
 
     def send(self, ctx: Context, dst: str, msg: Any) -> None:
         ctx.send(dst, msg)
@@ -1068,6 +1076,12 @@ class Client(Node):
             self.tries,
             tuple(sorted(self.replies.items())),
         )
+
+    def describe(self) -> dict[str, Any]:
+        """For the study page: the request in flight, its tries and the replies so far."""
+        from treadle.impl.pbft.describe import describe_client
+
+        return describe_client(self)
 
     def on_start(self, ctx: Context) -> None:
         self.f = int(ctx.config["f"])

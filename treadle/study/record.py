@@ -238,7 +238,7 @@ def display_value(
         return v if len(v) <= limit else v[: limit - 1] + "…"
     if depth == 0 and isinstance(v, dict):
         # a map shown as chips: its keys are what the verdict points at (log indexes, seqs)
-        items = sorted(v.items(), key=lambda kv: repr(kv[0]))
+        items = sorted(v.items(), key=_chip_order)
         shown = items[-MAX_CHIPS:]
         out = {str(k): display_value(x, 1, CHIP_LIMIT, memo) for k, x in shown}
         if len(items) > len(shown):
@@ -251,6 +251,17 @@ def display_value(
             out_list.insert(0, f"… {len(v) - len(shown)} earlier items")
         return out_list
     return display_value(canonical_repr(v, limit + 1, memo), depth, limit)
+
+
+def _chip_order(item: tuple[Any, Any]) -> tuple[int, int, str]:
+    """Numbers (log indexes, sequence numbers, also as text) in numeric order, then the rest by
+    repr: the chips kept are the *last* MAX_CHIPS, and by text "99" came after "100"."""
+    k = item[0]
+    if isinstance(k, int) and not isinstance(k, bool):
+        return (0, k, "")
+    if isinstance(k, str) and k.isdecimal() and k.isascii():
+        return (0, int(k), "")
+    return (1, 0, repr(k))
 
 
 class _Budget(Exception):
