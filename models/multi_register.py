@@ -11,52 +11,23 @@ initial map (``--init '{"x": 0, "y": 0}'``; Knossos' ``(multi-register {:x 0 :y 
 an initial map ``{x: 0}``, ``[:read :x 1]`` before any write of 1 is illegal. (``txn-register``
 is the stricter variant where a nil read means the register holds nil.)
 
-State: the registers holding a non-nil value, as a sorted tuple of ``(key, value)`` pairs.
+Reading, checking and printing transactions, and the state (the non-nil registers as a sorted
+tuple of ``(key, value)`` pairs), are :mod:`treadle.models.txn`'s, shared with txn-register.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from treadle.models.model import UNKNOWN, Call, Model, fmt, hashable
-
-READ = ("read", "r")
-WRITE = ("write", "w")
-
-
-def init() -> Any:
-    return ()
-
-
-def make_state(value: Any) -> Any:
-    if not isinstance(value, dict):
-        raise ValueError(f'expected a map of registers to values, e.g. {{"x": 0}}, got {value!r}')
-    regs = {k: hashable(v) for k, v in value.items() if v is not None}
-    return tuple(sorted(regs.items(), key=repr))
-
-
-def validate_txn(inp: Call, output: Any) -> str | None:
-    """Both txn models: the value is a list of [read|write key value] micro-ops, and an ok's
-    list has the same micro-ops (the reads filled in)."""
-    micro = inp.value
-    if not isinstance(micro, tuple) or not all(
-        isinstance(m, tuple) and len(m) == 3 and m[0] in READ + WRITE for m in micro
-    ):
-        return f"expected a txn value: a list of [read|write key value] micro-ops, got {fmt(micro)}"
-    if output is UNKNOWN:
-        return None
-    if (
-        not isinstance(output, tuple)
-        or len(output) != len(micro)
-        or not all(
-            isinstance(o, tuple) and len(o) == 3 and o[:2] == m[:2] for o, m in zip(output, micro)
-        )
-    ):
-        return (
-            f"expected the ok value to be the invoke's micro-ops {fmt(micro)} with the reads "
-            f"filled in, got {fmt(output)}"
-        )
-    return None
+from treadle.models.model import UNKNOWN, Call, Model, fmt
+from treadle.models.txn import (
+    READ,
+    describe_operation,
+    init,
+    make_state,
+    read_only,
+    validate_txn,
+)
 
 
 def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
@@ -83,16 +54,6 @@ def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
     if not changed:
         return True, state
     return True, tuple(sorted(regs.items(), key=repr))
-
-
-def read_only(inp: Call) -> bool:
-    return all(m[0] in READ for m in inp.value)
-
-
-def describe_operation(inp: Call, output: Any) -> str:
-    src = inp.value if output is UNKNOWN else output
-    parts = [f"{m[0]} {fmt(m[1])} {fmt(m[2])}" for m in src]
-    return "txn[" + ", ".join(parts) + "]" + (" -> ?" if output is UNKNOWN else "")
 
 
 def describe_state(state: Any) -> str:

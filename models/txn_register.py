@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from treadle.models.model import UNKNOWN, Call, Model, fmt
-from treadle.models.multi_register import make_state, validate_txn
-
-_READ = ("r", "read")
-_WRITE = ("w", "write")
-
-
-def init() -> Any:
-    return ()  # sorted tuple of (key, value) pairs with non-nil values
+from treadle.models.txn import (
+    READ,
+    WRITE,
+    describe_operation,
+    init,
+    make_state,
+    read_only,
+    validate_txn,
+)
 
 
 def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
@@ -32,10 +33,10 @@ def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
     changed = False
     for i, mop in enumerate(micro):
         f, k = mop[0], mop[1]
-        if f in _READ:
+        if f in READ:
             if output is not UNKNOWN and output[i][2] != regs.get(k):
                 return False, state
-        elif f in _WRITE:
+        elif f in WRITE:
             v = mop[2]
             if v is None:
                 regs.pop(k, None)
@@ -47,16 +48,6 @@ def step(state: Any, inp: Call, output: Any) -> tuple[bool, Any]:
     if not changed:
         return True, state
     return True, tuple(sorted(regs.items(), key=repr))
-
-
-def read_only(inp: Call) -> bool:
-    return all(m[0] in _READ for m in (inp.value or ()))
-
-
-def describe_operation(inp: Call, output: Any) -> str:
-    src = inp.value if output is UNKNOWN else output
-    parts = [f"{m[0]} {fmt(m[1])} {fmt(m[2])}" for m in (src or ())]
-    return "txn[" + ", ".join(parts) + "]" + (" -> ?" if output is UNKNOWN else "")
 
 
 def describe_state(state: Any) -> str:
