@@ -34,9 +34,17 @@ from typing import Any
 from hypothesis import strategies as st
 
 from treadle.run import RunResult, run_once
-from treadle.strategies import FAULT_RATE_KEYS, Mixed, RandomWalk, Recorder, Replay, Strategy
+from treadle.strategies import (
+    FAULT_RATE_KEYS,
+    Mixed,
+    RandomWalk,
+    Recorder,
+    Replay,
+    Strategy,
+    split_faults,
+)
 from treadle.system import System, get_system
-from treadle.world import Chooser, Fault
+from treadle.world import Chooser
 
 __all__ = ["Run", "check", "runs"]
 
@@ -157,13 +165,7 @@ class _Drawn(Chooser):
                 return 0
             return 1 if self._int(256) < 256 * self.drop / both else 2
         if kind == "event" and options is not None:
-            n_normal = len(options)
-            while n_normal and type(options[n_normal - 1]) is Fault:
-                n_normal -= 1
-            groups: dict[str, list[int]] = {}
-            for i in range(n_normal, len(options)):
-                groups.setdefault(options[i].kind, []).append(i - n_normal)
-            return self.choose_event(options, n_normal, groups)
+            return self.choose_event(options, *split_faults(options))
         return self._int(n)
 
     def choose_event(

@@ -71,6 +71,18 @@ class Strategy(Chooser):
         """After a run (in seed order, between generations)."""
 
 
+def split_faults(options: list[Any]) -> tuple[int, dict[str, list[int]]]:
+    """The world lists a step's enabled events first and the faults it may inject last: how
+    many normal events there are, and the faults' positions after them, by kind."""
+    n_normal = len(options)
+    while n_normal and type(options[n_normal - 1]) is Fault:
+        n_normal -= 1
+    faults: dict[str, list[int]] = {}
+    for i in range(n_normal, len(options)):
+        faults.setdefault(options[i].kind, []).append(i - n_normal)
+    return n_normal, faults
+
+
 class RandomWalk(Strategy):
     """Uniform among enabled events; faults at the configured rates."""
 
@@ -110,13 +122,7 @@ class RandomWalk(Strategy):
                 return 2
             return 0
         if kind == "event" and options is not None:
-            n_normal = len(options)
-            while n_normal and type(options[n_normal - 1]) is Fault:
-                n_normal -= 1
-            groups: dict[str, list[int]] = {}
-            for i in range(n_normal, len(options)):
-                groups.setdefault(options[i].kind, []).append(i - n_normal)
-            return self.choose_event(options, n_normal, groups)
+            return self.choose_event(options, *split_faults(options))
         return int(rng.random() * n)
 
     def choose_event(
