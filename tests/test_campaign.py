@@ -177,7 +177,7 @@ def test_campaign_reports_sometimes_assertions_reached_and_never_reached(tmp_pat
 
     register(lock_system.system)
     r = campaign(
-        "lock", runs=30, config={"stages": 3}, db_path=str(tmp_path / "s.db"), out=str(tmp_path)
+        "lock", runs=30, config={"stages": 3}, db=str(tmp_path / "s.db"), out=str(tmp_path)
     )
     some = r.to_json()["sometimes"]
     assert some["reached"]["lock: stage 1"]["runs"] >= 1
