@@ -192,10 +192,10 @@ def main() -> None:
         r = treadle.explore("raft", out=None, **kw)  # warm up: imports, caches
         work = f"{r.extra['states']} states"
         one = series(
-            "exhaustive bfs: 1 worker", args.repeats, states_key, "", None, True, workers=1, **kw
+            "exhaustive bfs: 1 worker", args.repeats, states_key, work, None, True, workers=1, **kw
         )
         two = series(
-            "exhaustive bfs: 2 workers", args.repeats, states_key, "", None, True, workers=2, **kw
+            "exhaustive bfs: 2 workers", args.repeats, states_key, work, None, True, workers=2, **kw
         )
         print(f"  2 workers / 1: {ratios(one, two)}; same states, transitions, depth: yes")
         pairs.append((one, two))
