@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import pickle
 
 import pytest
 import tally_system
@@ -13,7 +14,7 @@ import tally_system
 import treadle
 import treadle.exhaustive.workers as workers_mod
 from treadle.exhaustive import make_explorer
-from treadle.exhaustive.workers import SearchSpec, expand_batch
+from treadle.exhaustive.workers import Sealed, SearchSpec, expand_batch
 from treadle.system import get_system, register
 
 register(tally_system.system)
@@ -134,25 +135,48 @@ def test_a_killed_worker_loses_no_state(tmp_path, from_the_first_state) -> None:
     assert _same(pooled) == _same(serial)
 
 
+def _one_root_batch(name: str, config: dict, probe_offset: int):
+    ex = make_explorer(get_system(name), config=config)
+    probe = hash(workers_mod._PROBE) + probe_offset
+    spec = SearchSpec({"name": name}, ex.cfg, None, dict(ex.bounds), bool(ex.groups), probe)
+    _, ch, _ = next(ex.roots())
+    return ex, expand_batch(spec, [(-1, tuple(ch), (-1, -1))], [(0, ex.root_meta(), 0, 0)])
+
+
 def test_symmetry_on_another_hash_seed_is_refused_by_the_worker() -> None:
     """Symmetric fingerprints break ties by hash(): a worker under another hash seed expands
     nothing (the coordinator then runs the batches itself) rather than merge differently."""
-    ex = make_explorer(get_system("twophase"), config={"rms": 2})
+    ex, got = _one_root_batch("twophase", {"rms": 2}, 1)
     assert ex.groups
-    spec = SearchSpec(
-        {"name": "twophase"}, ex.cfg, None, dict(ex.bounds), True, hash(workers_mod._PROBE) + 1
-    )
-    w, ch, _ = next(ex.roots())
-    got = expand_batch(spec, [(-1, tuple(ch))], [(0, ex.root_meta(), 0)])
     assert got.hash_mismatch and got.expansions == []
-    ok = expand_batch(
-        SearchSpec(
-            {"name": "twophase"}, ex.cfg, None, dict(ex.bounds), True, hash(workers_mod._PROBE)
-        ),
-        [(-1, tuple(ch))],
-        [(0, ex.root_meta(), 0)],
-    )
+    _, ok = _one_root_batch("twophase", {"rms": 2}, 0)
     assert not ok.hash_mismatch and ok.expansions[0].kind == "step"
+    assert all(type(step[2]) is Sealed for step in ok.expansions[0].steps)
+
+
+def test_fingerprints_travel_sealed_only_under_the_same_hash_seed() -> None:
+    _, same = _one_root_batch("kv", {}, 0)
+    _, other = _one_root_batch("kv", {}, 1)  # another seed: hash() values would not compare
+    steps_same, steps_other = same.expansions[0].steps, other.expansions[0].steps
+    assert steps_same and all(type(s[2]) is Sealed for s in steps_same)
+    assert all(type(s[2]) is tuple for s in steps_other)
+    for a, b in zip(steps_same, steps_other):
+        assert a[2] == b[2] and hash(a[2]) == hash(b[2])
+
+
+def test_a_sealed_fingerprint_equals_exactly_what_it_seals() -> None:
+    x = (("a", frozenset({1, 2, 3})), 7)
+    y = (("a", frozenset({3, 2, 1})), 7.0)  # equal, maybe pickled otherwise (7.0 surely)
+    z = (("a", frozenset({1, 2})), 7)
+    sx, sy, sz = (Sealed(hash(v), pickle.dumps(v)) for v in (x, y, z))
+    assert sx.b != sy.b and sx == sy and hash(sx) == hash(sy)
+    assert sx != sz and sx == x and sx != z
+    seen = {x: 0}  # a key computed here, found from a sealed one and back
+    assert seen.get(sy) == 0 and sz not in seen
+    seen2 = {sx: 1}
+    assert seen2.get(y) == 1 and z not in seen2
+    # a hash collision with different contents is told apart
+    assert Sealed(5, pickle.dumps(x)) != Sealed(5, pickle.dumps(z))
 
 
 def test_dfs_and_dpor_with_workers_run_serially_and_say_so() -> None:

@@ -109,6 +109,9 @@ class StateGraph:
         self.parent: list[tuple[int, tuple[int, ...]]] = []
         self.succ: list[list[int] | None] = []  # edges, for counting maximal paths
         self.depth_of: list[int] = []
+        #: the position of the transition that first reached each state among its parent's
+        #: (-1 for an initial state): with the parent, where a worker may have kept its world
+        self.slot: list[int] = []
         self.roots: list[int] = []
 
     def path(self, idx: int) -> list[int]:
@@ -120,7 +123,7 @@ class StateGraph:
             idx = p
         return [c for ch in reversed(out) for c in ch]
 
-    def add(self, fp: Any, par: int, ch: tuple[int, ...], depth: int) -> int:
+    def add(self, fp: Any, par: int, ch: tuple[int, ...], depth: int, slot: int = -1) -> int:
         """The new state's index, or ``-index - 1`` of the state it is already."""
         got = self.visited.get(fp)
         if got is not None:
@@ -128,6 +131,7 @@ class StateGraph:
         idx = len(self.parent)
         self.visited[fp] = idx
         self.parent.append((par, ch))
+        self.slot.append(slot)
         self.succ.append(None)
         self.depth_of.append(depth)
         st = self.st
@@ -176,7 +180,7 @@ class StateGraph:
             return None, [], False
         edges: list[int] = []
         fresh = []
-        for ch, viol, fp, meta2, dh, du, msg, w2 in exp.steps:
+        for k, (ch, viol, fp, meta2, dh, du, msg, w2) in enumerate(exp.steps):
             st.transitions += 1
             st.history_checks += dh
             st.unknown += du
@@ -184,7 +188,7 @@ class StateGraph:
                 st.unknown_message = msg
             if viol is not None:
                 return Found(viol, self.path(idx) + list(ch), depth + 1), [], False
-            got = self.add(fp, idx, ch, depth + 1)
+            got = self.add(fp, idx, ch, depth + 1, k)
             if got >= 0:
                 edges.append(got)
                 fresh.append((got, w2, meta2))
