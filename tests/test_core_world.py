@@ -95,6 +95,28 @@ def test_duplicate_delivers_twice():
     assert len(seqs) > 20 and set(seqs) == set(range(1, 21))
 
 
+class _FateFlipper(RandomWalk):
+    """A chooser that asks for every fate there is, as a mutated choice list may."""
+
+    def __init__(self, fate: int):
+        super().__init__()
+        self.fate = fate
+
+    def choose(self, kind: str, n: int, options: Any = None) -> int:
+        return self.fate if kind == "fate" else super().choose(kind, n, options)
+
+
+def test_a_fate_the_config_does_not_allow_is_a_delivery():
+    # found by a guided run of the mesh (drop_rate 0, duplicate_rate 0.01): a flipped fate
+    # choice lost a registry push the mesh's routing bound assumes is never lost
+    dup_only = ping_system(duplicate_rate=0.01)
+    assert sorted(got(run(dup_only, strategy=_FateFlipper(1)))) == list(range(1, 21))
+    assert len(got(run(dup_only, strategy=_FateFlipper(2)))) > 20
+    drop_only = ping_system(drop_rate=0.01)
+    assert sorted(got(run(drop_only, strategy=_FateFlipper(2)))) == list(range(1, 21))
+    assert got(run(drop_only, strategy=_FateFlipper(1))) == []
+
+
 def test_partition_cuts_links_and_heal_restores():
     sys_ = ping_system(count=200, partition_rate=0.05, heal_rate=0.05)
     sys_.steps = 5000

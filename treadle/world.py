@@ -173,6 +173,12 @@ class World:
         self.window = int(c["window"])
         self.drift = int(c["timer_drift"])
         self.fates = c["drop_rate"] > 0 or c["duplicate_rate"] > 0
+        # a fate the configuration does not allow is a delivery: a strategy that mutates choice
+        # lists (guided, the shrinker) may put any value in a fate choice, and a system whose
+        # drop_rate is 0 claims nothing under loss (the mesh's routing bound assumes no lost
+        # registry push), so a flipped choice must not lose its message
+        self.may_drop = c["drop_rate"] > 0
+        self.may_duplicate = c["duplicate_rate"] > 0
         self.fault_kinds = tuple(k for k in FAULT_KINDS if c[f"{k}_rate"] > 0)
         if "crash" not in self.fault_kinds:
             self.fault_kinds = tuple(k for k in self.fault_kinds if k != "restart")
@@ -495,6 +501,8 @@ class World:
             return
         if self.fates and self._settle_rng is None:
             fate = self.choose("fate", 3)
+            if (fate == 1 and not self.may_drop) or (fate == 2 and not self.may_duplicate):
+                fate = 0
             if fate == 1:
                 if self.log_steps:
                     self._log("drop", dst, ev.describe())

@@ -62,7 +62,7 @@ _WORLD_FIELDS = {
     "crashes", "_pending", "_timers", "_dead", "_seq", "_link_due", "_settle_rng", "fifo",
     "latency_min", "latency_span", "window", "drift", "fates", "fault_kinds", "max_down",
     "_splits", "_current", "_fault_cache", "_partitions", "sometimes_seen", "sometimes_order",
-    "settled_at",
+    "settled_at", "may_drop", "may_duplicate",
 }  # fmt: skip
 
 _ATOMS = (str, int, float, bool, type(None), bytes, frozenset)
