@@ -250,3 +250,71 @@ def test_exhaustive_configuration_finds_a_breaker_bug(tmp_path):
     assert r.verdict == "violation", r.summary()
     assert r.violation.property == "Circuit Breaker Conformance"
     assert "stays Open forever" in r.violation.message
+
+
+def _call(t, rid, attempt, decision="admit"):
+    return [
+        {"type": "breaker-call", "time": t, "node": "p1", "upstream": "b",
+         "call": f"{rid}.{attempt}", "decision": decision, "state": "closed"},
+        {"type": "dispatch", "time": t, "node": "p1", "request": rid, "attempt": attempt,
+         "instance": "b-1", "upstream": "b"},
+    ]  # fmt: skip
+
+
+def _told(t, rid, attempt, outcome):
+    return {"type": "breaker-outcome", "time": t, "node": "p1", "upstream": "b",
+            "call": f"{rid}.{attempt}", "outcome": outcome, "state": "closed"}  # fmt: skip
+
+
+def _end(t, rid, kind, **kw):
+    return {"type": kind, "time": t, "process": "p1", "f": "request", "value": "/b",
+            "request": rid, **kw}  # fmt: skip
+
+
+def _retry(t, rid, attempt):
+    return {"type": "retry", "time": t, "node": "p1", "request": rid, "attempt": attempt}
+
+
+def test_the_breaker_must_hear_what_each_attempt_experienced():
+    def prop(events):
+        r = mc.check_history(events)
+        return r.property if r.violated else None
+
+    start = [proxy_config(), invoke(0, "r")]
+    # a timeout reported as a failure, a retry, then a success that answers the request
+    good = [*start, *_call(1, "r", 1), _told(11, "r", 1, "failure"), _retry(11, "r", 2),
+            *_call(14, "r", 2), _told(16, "r", 2, "success"), _end(16, "r", "ok", attempts=2)]  # fmt: skip
+    assert prop(good) is None
+    # the timed-out attempt never reported (a mesh node.py mutant): the retry shows it
+    untold = [e for e in good if e.get("type") != "breaker-outcome" or e["call"] != "r.1"]
+    assert prop(untold) == mc.ATTEMPTS
+    # reported as a success although the request retried after it
+    wrong = [dict(e, outcome="success") if e.get("call") == "r.1" and "outcome" in e else e
+             for e in good]  # fmt: skip
+    assert prop(wrong) == mc.ATTEMPTS
+    # the answering call reported as a failure
+    answered = [dict(e, outcome="failure") if e.get("call") == "r.2" and "outcome" in e else e
+                for e in good]  # fmt: skip
+    assert prop(answered) == mc.ATTEMPTS
+    # a request that ends while its call was never reported
+    hung = [*start, *_call(1, "r", 1), _end(30, "r", "info", error="request timeout")]
+    assert prop(hung) == mc.ATTEMPTS
+    # a success told before the deadline, then the request gives up at its deadline
+    early = [*start, *_call(1, "r", 1), _told(30, "r", 1, "success"),
+             _end(30, "r", "info", error="request timeout")]  # fmt: skip
+    assert prop(early) == mc.ATTEMPTS
+    # ... but a reply after the deadline is a success and the request still expires
+    late = [*start, *_call(1, "r", 1), _told(31, "r", 1, "success"),
+            _end(31, "r", "info", error="request timeout")]  # fmt: skip
+    assert prop(late) is None
+    # a rejected call is never dispatched and owes no outcome
+    rejected = [*start, _call(1, "r", 1, decision="reject")[0],
+                _end(1, "r", "fail", error="circuit breaker for b is open")]  # fmt: skip
+    mon = mc.MeshMonitor()  # (a closed breaker that rejects breaks conformance, not this)
+    assert all(mon.feed(e) is None for e in rejected)
+
+
+@pytest.mark.parametrize("dup", [0.02, 0.05])
+def test_the_mesh_tolerates_duplicated_messages(dup):
+    r = explore(system, seed=3, runs=40, config={"duplicate_rate": dup}, out=None)
+    assert r.verdict == "ok", r.summary()

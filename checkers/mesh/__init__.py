@@ -10,6 +10,11 @@
   success is answered after the request's deadline (invoke time + ``timeout``), and every
   request ends (ok, fail or info) at most ``timer_slack`` ticks after its deadline (how late the
   runtime may notice a timer).
+* **Breaker Sees Every Attempt**: what each admitted call experienced reaches its breaker:
+  an admitted, dispatched call gets its outcome before its request retries or ends; the
+  attempt a request retries after (an error reply or a timeout) is a failure, and the attempt
+  that answers a request with success is a success. (Conformance replays the outcomes the
+  breaker was told; this checks it was told what happened.)
 * **Weighted Routing**: for each route (a path and its weights), the number of requests sent to
   each upstream is consistent with a binomial distribution of the configured weight: the exact
   two-sided binomial test must not reject at ``ALPHA`` (a correct router fails this check with
@@ -27,6 +32,8 @@ Events read (``time`` everywhere; JSON-able; the mesh records exactly these):
   "weights": {"a-v1": 90, "a-v2": 10}}``
 * ``{"type": "dispatch", "node": "p1", "request": "p1-7", "attempt": 2, "instance": "a-v1-2"}``
 * ``{"type": "retry", "node": "p1", "request": "p1-7", "attempt": 2}``
+* ``{"type": "breaker-call" | "breaker-outcome", "node": "p1", "call": "p1-7.2", ...}``
+  (:mod:`checkers.breaker`; the call of attempt 2 of request p1-7 is ``p1-7.2``)
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ DOWN = "No Routing To Down Instances"
 BUDGET = "Retry Budget"
 TIMEOUT = "Request Timeout"
 WEIGHTS = "Weighted Routing"
+ATTEMPTS = "Breaker Sees Every Attempt"
 
 #: false-alarm probability of the weighted-routing test, per upstream and run
 ALPHA = 1e-9
@@ -59,6 +67,13 @@ class MeshMonitor:
         self.earliest_expiry: float = math.inf
         self.violation: CheckResult | None = None
         self.now = 0
+        # (node, call) -> admitted; (node, request) -> (call, time) dispatched, outcome pending;
+        # (node, call) -> the outcome the breaker was told
+        self.admitted: set[tuple[Any, Any]] = set()
+        self.in_flight: dict[tuple[Any, Any], tuple[str, int]] = {}
+        self.told: dict[tuple[Any, Any], str] = {}
+        self.told_at: dict[tuple[Any, Any], int] = {}
+        self.last_call: dict[tuple[Any, Any], str] = {}  # (node, request) -> its latest call
 
     def feed(self, ev: dict[str, Any]) -> CheckResult | None:
         if self.violation is not None:
@@ -67,11 +82,23 @@ class MeshMonitor:
         now = ev.get("time", self.now)
         self.now = now
         if t == "dispatch":
-            return self._dispatch(ev, now)
+            return self._dispatch(ev, now) or self._attempt_sent(ev, now)
         if t == "retry":
-            return self._retry(ev, now)
+            return self._attempt_retried(ev, now) or self._retry(ev, now)
         if t in ("invoke", "ok", "fail", "info") and ev.get("f") == "request":
-            return self._client(ev, t, now)
+            return self._attempt_ended(ev, t, now) or self._client(ev, t, now)
+        if t == "breaker-call":
+            if ev.get("decision") == "admit":
+                self.admitted.add((ev.get("node"), ev.get("call")))
+            return None
+        if t == "breaker-outcome":
+            node, call = ev.get("node"), ev.get("call")
+            self.told[(node, call)] = str(ev.get("outcome"))
+            self.told_at[(node, call)] = now
+            for key, (pending, _) in list(self.in_flight.items()):
+                if key[0] == node and pending == call:
+                    del self.in_flight[key]
+            return None
         if t == "instance-down":
             self.down_since[ev["instance"]] = (now, ev.get("reason", "marked down"))
         elif t == "instance-up":
@@ -137,6 +164,88 @@ class MeshMonitor:
             )
         return None
 
+    # ------------------------------------------------------------------ attempts
+    def _attempt_sent(self, ev: dict[str, Any], now: int) -> CheckResult | None:
+        node, rid = ev.get("node"), ev.get("request")
+        call = f"{rid}.{ev.get('attempt')}"
+        if (node, call) not in self.admitted:
+            return None  # a history without breaker calls: nothing to compare
+        earlier = self.in_flight.get((node, rid))
+        if earlier is not None:
+            return self._untold(node, rid, earlier, now, f"attempt {ev.get('attempt')} was sent")
+        self.in_flight[(node, rid)] = (call, now)
+        self.last_call[(node, rid)] = call
+        return None
+
+    def _untold(
+        self, node: Any, rid: Any, pending: tuple[str, int], now: int, then: str
+    ) -> CheckResult:
+        call, sent = pending
+        return self._set(
+            ATTEMPTS,
+            f"at t={now} {then} for request {rid} at {node}, but the outcome of its call {call} "
+            f"(admitted and sent at t={sent}) never reached the breaker: every admitted call "
+            "must be reported, a timeout as a failure, or the breaker counts only what went "
+            "well.",
+            request=rid,
+            call=call,
+        )
+
+    def _attempt_retried(self, ev: dict[str, Any], now: int) -> CheckResult | None:
+        node, rid = ev.get("node"), ev.get("request")
+        pending = self.in_flight.get((node, rid))
+        if pending is not None:
+            return self._untold(node, rid, pending, now, f"a retry (attempt {ev.get('attempt')})")
+        try:
+            previous = f"{rid}.{int(ev.get('attempt', 0)) - 1}"
+        except (TypeError, ValueError):
+            return None
+        outcome = self.told.get((node, previous))
+        if outcome is not None and outcome != "failure":
+            return self._set(
+                ATTEMPTS,
+                f"at t={now} {node} retried request {rid}, so its call {previous} failed (an "
+                f"error reply or a timeout), but the breaker was told it was a {outcome}.",
+                request=rid,
+                call=previous,
+            )
+        return None
+
+    def _attempt_ended(self, ev: dict[str, Any], t: str, now: int) -> CheckResult | None:
+        node, rid = ev.get("process"), ev.get("request")
+        if t == "invoke":
+            return None
+        pending = self.in_flight.pop((node, rid), None)
+        if pending is not None:
+            return self._untold(node, rid, pending, now, f"the request ended ({t})")
+        last = self.last_call.pop((node, rid), None)
+        opened = self.open.get(rid)
+        if t == "info" and last is not None and opened is not None:
+            # a request that times out ends its attempt as a failure; its last call may be a
+            # success only if that reply came in after the deadline (then the request expires)
+            at = self.told_at.get((node, last))
+            if self.told.get((node, last)) == "success" and at is not None and at <= opened[1]:
+                return self._set(
+                    ATTEMPTS,
+                    f"at t={now} {node} gave request {rid} up (info) at its deadline "
+                    f"t={opened[1]}, but the breaker was told at t={at}, before the deadline, "
+                    f"that its call {last} succeeded: a success would have answered the request.",
+                    request=rid,
+                    call=last,
+                )
+        if t == "ok" and ev.get("attempts") is not None:
+            call = f"{rid}.{ev.get('attempts')}"
+            outcome = self.told.get((node, call))
+            if outcome is not None and outcome != "success":
+                return self._set(
+                    ATTEMPTS,
+                    f"at t={now} {node} answered request {rid} with the success of its call "
+                    f"{call}, but the breaker was told that call was a {outcome}.",
+                    request=rid,
+                    call=call,
+                )
+        return None
+
     def _retry(self, ev: dict[str, Any], now: int) -> CheckResult | None:
         proc = ev.get("node", "")
         cfg = self.proxies.get(proc)
@@ -195,7 +304,8 @@ class MeshMonitor:
         if self.violation is not None:
             return self.violation
         return CheckResult.passed(
-            f"{DOWN}, {BUDGET}, {TIMEOUT}", "every dispatch, retry and request end is within bounds"
+            f"{DOWN}, {BUDGET}, {TIMEOUT}, {ATTEMPTS}",
+            "every dispatch, retry and request end is within bounds",
         )
 
 
@@ -281,6 +391,6 @@ def check_history(events: list[dict[str, Any]], timeout: float | None = None) ->
         return w
     return CheckResult.passed(
         "service mesh",
-        f"{DOWN}, {BUDGET}, {TIMEOUT}, {WEIGHTS} and breaker conformance hold over "
+        f"{DOWN}, {BUDGET}, {TIMEOUT}, {ATTEMPTS}, {WEIGHTS} and breaker conformance hold over "
         f"{len(events)} events ({w.message}).",
     )

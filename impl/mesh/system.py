@@ -271,6 +271,10 @@ system = System(
         "restart_rate": 0.05,
         "partition_rate": 0.01,
         "heal_rate": 0.05,
+        # duplicates are tolerated (numbered endpoint lists, replies matched to the attempt
+        # in flight); loss stays off: No Routing To Down Instances assumes registry pushes
+        # arrive (docs/mesh.md)
+        "duplicate_rate": 0.02,
     },
     invariants=[mesh_invariants],
     final_checks=[weights_honoured],
