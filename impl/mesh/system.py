@@ -295,6 +295,7 @@ system = System(
         "churn_rate": 0.0,
         "crash_rate": 0.0,
         "partition_rate": 0.0,
+        "duplicate_rate": 0.0,  # the random default's duplication would triple every delivery
         "latency_max": 1,
         "timer_drift": 0,
         "breaker_failures": 1,
