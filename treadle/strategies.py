@@ -239,13 +239,14 @@ class Guided(Strategy):
     guide their search): a corpus keeps the runs that reached new coverage (protocol events and
     their per-node sequences, hit-count buckets, sometimes-assertions, the system's abstract
     states: :mod:`treadle.coverage`); most runs take a parent, with energy to the rarest
-    features, and mutate its choice list (resume just after the point where it reached something
-    new, truncate, flip, splice, insert, delete), then continue as a random walk. Deterministic
-    given the seed: run k depends only on runs 0..k-1 of the same exploration."""
+    features, and mutate its choice list (resume just after the point where it reached its
+    rarest or another new feature, truncate, flip, splice, insert, delete), then continue as a
+    random walk under the parent's fault mix or one of their own (swarm). Deterministic given the
+    seed: run k depends only on runs 0..k-1 of the same exploration."""
 
     name = "guided"
     learns = True
-    #: share of runs that start from scratch (a plain random walk) once the corpus has entries
+    #: share of runs that start from scratch (no prefix) once the corpus has entries
     FRESH = 0.1
     #: a child runs under its parent's fault mix this often (else a mix of its own)
     KEEP_MIX = 0.8
