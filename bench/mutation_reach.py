@@ -53,7 +53,7 @@ def reach(system: str, strategy: str, runs: int, targets: set[str]) -> dict[tupl
 
     parallel.run_seed = run_seed  # type: ignore[assignment]
     try:
-        explore(system, strategy=strategy, runs=runs, seed=0, out=None, shrink_seconds=0, workers=1)
+        explore(system, strategy=strategy, runs=runs, seed=0, out=None, shrink_time=0, workers=1)
     finally:
         parallel.run_seed = original  # type: ignore[assignment]
     return hits

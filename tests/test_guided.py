@@ -227,7 +227,7 @@ def test_incremental_coverage_equals_a_full_recomputation_at_every_step(name):
     assert 3 <= len(values) < steps / 4, (len(values), steps)
 
 
-def test_a_child_runs_under_its_parents_fault_mix_and_fresh_runs_try_swarm_mixes():
+def test_a_child_runs_under_its_parents_fault_mix_and_options_fresh_runs_try_swarm_mixes():
     sys_ = get_system("raft")
     cfg = sys_.resolve_config()
     g = Guided()
@@ -240,19 +240,23 @@ def test_a_child_runs_under_its_parents_fault_mix_and_fresh_runs_try_swarm_mixes
         ("drop", 0.0),
         ("duplicate", 0.25),
     )
-    g.learn([0, 1, 2, 3], {("abs", "x"): 2}, mix)
+    options = (("check_quorum", True), ("prevote", True))
+    g.learn([0, 1, 2, 3], {("abs", "x"): 2}, (mix, options))
+    swarm = {"check_quorum": (False, True), "prevote": (False, True)}
     kept = fresh_swarm = 0
     for seed in range(200):
-        g.begin_run(seed, cfg, sys_.steps)
+        run_cfg = g.run_options(seed, cfg, swarm)
+        g.begin_run(seed, run_cfg, sys_.steps)
         if g.how != "fresh":
-            kept += g.run_meta() == mix
+            kept += g.run_meta() == (mix, options)
+            assert run_cfg["prevote"] or g.run_meta()[0] != mix
     assert 0.6 < kept / 180 < 0.95  # KEEP_MIX of the ~90% children
     empty = Guided()
     empty.bind_system(sys_)
     default = _configured_mix(cfg)
     for seed in range(100):
         empty.begin_run(seed, cfg, sys_.steps)
-        fresh_swarm += empty.run_meta() != default
+        fresh_swarm += empty.run_meta()[0] != default
     assert 30 < fresh_swarm < 70  # SWARM of the fresh runs draw a mix of their own
 
 
@@ -262,3 +266,13 @@ def _configured_mix(cfg):
     w = RandomWalk()
     w.begin_run(0, cfg, 1)
     return w.mix()
+
+
+def test_guided_children_under_their_parents_options_replay_in_other_processes():
+    """raft draws PreVote, CheckQuorum and the snapshot cadence per run; a guided child runs
+    under its parent's instead of its seed's own draw: the determinism check's replays in other
+    processes must get the run's actual configuration (else they would diverge)."""
+    r = explore("raft", strategy="guided", runs=40, seed=3, out=None, check_determinism=True)
+    assert r.verdict == "ok", r.summary()
+    det = r.to_json()["determinism"]
+    assert det["runs_checked_in_process"] == 40 and det["runs_checked_in_other_processes"] > 0

@@ -182,15 +182,22 @@ class Entry:
     the choice position where ``features[i]`` was first reached), and the fault mix it ran
     under (None: the configured one)."""
 
-    __slots__ = ("choices", "features", "cuts", "mix")
+    __slots__ = ("choices", "features", "cuts", "mix", "options")
 
     def __init__(
-        self, choices: list[int], features: list[Hashable], cuts: list[int], mix: Any = None
+        self,
+        choices: list[int],
+        features: list[Hashable],
+        cuts: list[int],
+        mix: Any = None,
+        options: tuple[tuple[str, Any], ...] = (),
     ) -> None:
         self.choices = choices
         self.features = features
         self.cuts = cuts
         self.mix = mix
+        #: the system options it ran under (those drawn per run: treadle.options)
+        self.options = options
 
 
 class Corpus:
@@ -203,9 +210,15 @@ class Corpus:
         self.max_entries = max_entries
         self.runs = 0
 
-    def add_run(self, choices: list[int], first: dict[Hashable, int], mix: Any = None) -> bool:
+    def add_run(
+        self,
+        choices: list[int],
+        first: dict[Hashable, int],
+        mix: Any = None,
+        options: tuple[tuple[str, Any], ...] = (),
+    ) -> bool:
         """Count the run's features (feature -> choice position of its first hit); keep the run
-        (with its fault mix) if it reached one never reached before."""
+        (with its fault mix and system options) if it reached one never reached before."""
         self.runs += 1
         counts = self.counts
         new: list[Hashable] = []
@@ -220,7 +233,7 @@ class Corpus:
                 counts[f] = n + 1
         if not new:
             return False
-        entry = Entry(list(choices), new, cuts, mix)
+        entry = Entry(list(choices), new, cuts, mix, options)
         if len(self.entries) >= self.max_entries:
             # replace the entry whose rarest feature is the most common (the least interesting)
             worst = max(range(len(self.entries)), key=lambda i: (self.rarity(i), -i))

@@ -136,11 +136,15 @@ class DeterminismCheck:
         self.checked_out_of_process = 0
         #: system options each run draws from its seed (:mod:`treadle.options`)
         self.options: dict[str, tuple[Any, ...]] = {}
+        #: runs whose configuration is not their seed's own draw (a guided child runs under its
+        #: parent's options), by seed
+        self.configs: dict[int, dict[str, Any]] = {}
 
     def config_of(self, seed: int) -> dict[str, Any]:
         from treadle.options import run_config
 
-        return run_config(self.cfg, self.options, seed)
+        own = self.configs.get(seed)
+        return own if own is not None else run_config(self.cfg, self.options, seed)
 
     def check(self, seed: int, result: RunResult, choices: list[int]) -> None:
         """``result`` was run with ``log_steps=True`` from ``choices``."""
@@ -165,13 +169,19 @@ class DeterminismCheck:
             self.flush()
 
     def checked_elsewhere(
-        self, seed: int, sample: tuple[list[int], str] | None, violated: bool
+        self,
+        seed: int,
+        sample: tuple[list[int], str] | None,
+        violated: bool,
+        config: dict[str, Any] | None = None,
     ) -> None:
         """A run that was compared with its replay where it ran (a worker process, see
         :func:`treadle.parallel.run_seed`): count it, and queue its (choices, whole-run digest)
         when it is in the sample replayed under other hash seeds."""
         self.checked_in_process += 1
         if sample is not None:
+            if config is not None:
+                self.configs[seed] = config
             self.batch.append((seed, list(sample[0]), sample[1]))
         self.index += 1
         if len(self.batch) >= BATCH or (violated and self.batch):
@@ -220,6 +230,8 @@ class DeterminismCheck:
                     "node code depends on set or dict-of-hash iteration order, id() or global state)"
                 )
         self.checked_out_of_process += len(batch)
+        for seed, _, _ in batch:
+            self.configs.pop(seed, None)
 
 
 def _start_replay(

@@ -34,7 +34,7 @@ from typing import Any
 from treadle import history as hist
 from treadle.checkers.result import CheckResult
 from treadle.errors import Nondeterminism, TreadleError
-from treadle.options import draw, run_config
+from treadle.options import run_config
 from treadle.strategies import Recorder, Replay, Strategy, make_strategy
 from treadle.system import System
 
@@ -141,6 +141,9 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
     if strategy.learns:
         strategy.bind_system(system)
     config = spec.run_config(seed)
+    if strategy.learns and spec.options:
+        # a guided child runs under its parent's options (what reached the state it resumes from)
+        config = strategy.run_options(seed, config, spec.options)
     strategy.begin_run(seed, config, spec.max_steps)
     rec = _CountingRecorder(strategy) if spec.coverage else Recorder(strategy)
     log = spec.check_determinism
@@ -160,7 +163,7 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
         out.strategy_run = strategy.describe_run()
         out.config = config
         if spec.options:
-            out.strategy_run["options"] = draw(spec.options, seed)
+            out.strategy_run["options"] = {k: config[k] for k in sorted(spec.options)}
     if log:
         again = run_once(system, config, spec.bug, Replay(list(rec.choices)), spec.max_steps, True)
         msg = divergence(run_log(r), run_log(again), "the run", "its replay")
@@ -168,6 +171,8 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
             raise Nondeterminism(f"seed {seed}: {msg}")
         if in_sample(seed - spec.first_seed) or r.violation is not None:
             out.det_sample = (list(rec.choices), log_digest(run_log(r)))
+            if spec.options and config != spec.run_config(seed):
+                out.config = config  # not the seed's own draw: the replays need it
     if spec.coverage:
         assert isinstance(rec, _CountingRecorder)
         kinds: dict[str, int] = {}
@@ -185,7 +190,7 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
         if out.strategy_run is None:
             out.strategy_run = strategy.describe_run()
             if spec.options:
-                out.strategy_run["options"] = draw(spec.options, seed)
+                out.strategy_run["options"] = {k: config[k] for k in sorted(spec.options)}
     return out
 
 

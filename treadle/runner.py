@@ -171,7 +171,10 @@ def explore(
             for result in source:
                 if checker is not None:
                     checker.checked_elsewhere(
-                        result.seed, result.det_sample, result.violation is not None
+                        result.seed,
+                        result.det_sample,
+                        result.violation is not None,
+                        config=result.config,
                     )
                 if result.sometimes:
                     sometimes.add_run(n_runs, result.sometimes)

@@ -64,8 +64,17 @@ class Strategy(Chooser):
         """Use a generation's corpus (from :meth:`snapshot`)."""
 
     def run_meta(self) -> Any:
-        """What the strategy keeps of a run besides its choices and features (a fault mix)."""
+        """What the strategy keeps of a run besides its choices and features (its fault mix and
+        system options)."""
         return None
+
+    def run_options(
+        self, seed: int, config: dict[str, Any], options: dict[str, tuple[Any, ...]]
+    ) -> dict[str, Any]:
+        """A learning strategy may run ``seed`` under other values of the system options
+        (``options``: key -> values; ``config`` has the seed's own draw): a guided child runs
+        under its parent's. Called before :meth:`begin_run`."""
+        return config
 
     def learn(self, choices: list[int], features: dict[Any, int], meta: Any = None) -> None:
         """After a run (in seed order, between generations)."""
@@ -261,6 +270,9 @@ class Guided(Strategy):
         self.pos = 0
         self.how = "fresh"
         self.cov = RunCoverage()
+        self.option_keys: tuple[str, ...] = ()
+        self.options: tuple[tuple[str, Any], ...] = ()
+        self._plan: tuple[Any, ...] | None = None
 
     def bind_system(self, system: Any) -> None:
         self.abstraction = getattr(system, "coverage", None)
@@ -275,26 +287,51 @@ class Guided(Strategy):
         return self.cov.first
 
     def run_meta(self) -> Any:
-        return self.tail.mix()
+        return (self.tail.mix(), self.options)
 
     def learn(self, choices: list[int], features: dict[Any, int], meta: Any = None) -> None:
-        self.corpus.add_run(choices, features, meta)
+        mix, options = meta if meta is not None else (None, ())
+        self.corpus.add_run(choices, features, mix, options)
+
+    def plan(self, seed: int) -> tuple[Any, ...]:
+        """(seed, prefix, how, parent, keep the parent's mix and options, rng): what run
+        ``seed`` does, from the seed and the generation's corpus alone."""
+        if self._plan is not None and self._plan[0] == seed:
+            return self._plan
+        rng = random.Random(seed * 7919 + 17)
+        parent = None
+        if not self.corpus.entries or rng.random() < self.FRESH:
+            prefix, how = [], "fresh"
+        else:
+            prefix, how, parent = self.corpus.mutate(rng)
+        keep = parent is not None and rng.random() < self.KEEP_MIX
+        self._plan = (seed, prefix, how, parent, keep, rng)
+        return self._plan
+
+    def run_options(
+        self, seed: int, config: dict[str, Any], options: dict[str, tuple[Any, ...]]
+    ) -> dict[str, Any]:
+        self.option_keys = tuple(sorted(options))
+        parent, keep = self.plan(seed)[3:5]
+        if keep and parent.options:
+            mine = {k: v for k, v in parent.options if k in options and v in options[k]}
+            return {**config, **mine}
+        return config
 
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
         tail = self.tail
         RandomWalk.begin_run(tail, seed, config, max_steps)  # the configured rates
-        rng = random.Random(seed * 7919 + 17)
-        parent = None
-        if not self.corpus.entries or rng.random() < self.FRESH:
-            self.prefix, self.how = [], "fresh"
-        else:
-            self.prefix, self.how, parent = self.corpus.mutate(rng)
-        # the fault mix is part of what a run found: a child keeps its parent's (what reached
-        # the state it resumes from), and new mixes are tried as swarm testing does
-        if parent is not None and parent.mix is not None and rng.random() < self.KEEP_MIX:
+        _, self.prefix, self.how, parent, keep, rng = self.plan(seed)
+        self._plan = None
+        # the fault mix and the system options are part of what a run found: a child keeps its
+        # parent's (what reached the state it resumes from), and new mixes are tried as swarm
+        # testing does
+        if keep and parent.mix is not None:
             tail.use_mix(parent.mix)
         elif rng.random() < self.SWARM:
             tail.draw_mix(rng)
+        self.options = tuple((k, config[k]) for k in self.option_keys if k in config)
+        self.option_keys = ()
         self.pos = 0
         self.new_coverage()
 
@@ -352,6 +389,8 @@ class Mixed(Strategy):
         self.guided = Guided()
         self.members: list[Strategy] = [RandomWalk(), PCT(), Swarm(), self.guided]
         self.current: Strategy = self.members[0]
+        self.option_keys: tuple[str, ...] = ()
+        self.options: tuple[tuple[str, Any], ...] = ()
 
     def bind_system(self, system: Any) -> None:
         self.guided.bind_system(system)
@@ -375,13 +414,23 @@ class Mixed(Strategy):
         cur = self.current
         if cur is self.guided:
             return self.guided.run_meta()
-        return cur.mix() if isinstance(cur, RandomWalk) else None
+        return (cur.mix() if isinstance(cur, RandomWalk) else None, self.options)
+
+    def run_options(
+        self, seed: int, config: dict[str, Any], options: dict[str, tuple[Any, ...]]
+    ) -> dict[str, Any]:
+        self.option_keys = tuple(sorted(options))
+        if self.members[seed % len(self.members)] is self.guided:
+            return self.guided.run_options(seed, config, options)
+        return config
 
     def learn(self, choices: list[int], features: dict[Any, int], meta: Any = None) -> None:
         self.guided.learn(choices, features, meta)
 
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
         self.current = self.members[seed % len(self.members)]
+        self.options = tuple((k, config[k]) for k in self.option_keys if k in config)
+        self.option_keys = ()
         self.current.begin_run(seed, config, max_steps)
         if self.current is not self.guided:
             self.guided.new_coverage()
