@@ -125,3 +125,26 @@ def test_a_trace_saved_before_the_tail_existed_replays_without_one(tmp_path):
     _, trace = load_and_check(str(path))
     assert trace.config["quiet_tail"] == 0
     assert system.resolve_config({})["quiet_tail"] == 300  # new runs get the tail
+
+
+def test_no_progress_is_judged_where_raft_promises_none():
+    from treadle.impl.raft.system import progress_bounds
+
+    system = get_system("raft")
+    assert progress_bounds(system.resolve_config({})) is not None
+    # fixed election timeouts: split votes may repeat forever
+    assert progress_bounds(system.resolve_config({"election_jitter": "false"})) is None
+    assert (
+        progress_bounds(
+            system.resolve_config({"election_timeout_min": "20", "election_timeout_max": "20"})
+        )
+        is None
+    )
+    # heartbeats not well inside the election timeout: followers keep starting elections
+    assert progress_bounds(system.resolve_config({"heartbeat_interval": "9"})) is None
+    # too few tries to reach the leader through followers that do not know it yet
+    b = progress_bounds(system.resolve_config({"client_tries": "2"}))
+    assert b is not None and b.op_bound is None
+    for seed in range(4):
+        r = _run(seed, client_tries=1)
+        assert r.violation is None, r.violation and r.violation.message

@@ -40,7 +40,8 @@ class Bounds:
 
     elect_within: int  # a leader exists this long after the faults stopped
     catch_up: int  # a follower reaches a commit index this long after the leader had it
-    op_bound: int  # an operation invoked under a stable leader is answered within this
+    #: an operation invoked under a stable leader is answered within this (None: not judged)
+    op_bound: int | None
 
 
 def check_progress(
@@ -96,7 +97,7 @@ def check_progress(
                     commit_index=s.commit_index,
                     leader_commit=target,
                 )
-    if elected is not None:
+    if elected is not None and bounds.op_bound is not None:
         start = max(quiet_since, elected)
         for op, done in _operations(evs):
             t = op.get("time", 0)

@@ -156,31 +156,40 @@ def quiet_tail(world: World) -> None:
     world.settle(ticks * 20 * len(world.factories), max_ticks=ticks, on_quiet=more_work)
 
 
-def progress_bounds(config: dict[str, Any]) -> Bounds:
+def progress_bounds(config: dict[str, Any]) -> Bounds | None:
     """Generous bounds from the timing parameters (section 5.6: broadcast time << election
     timeout): ten election timeouts to elect, three and four heartbeats plus twenty message
-    latencies for a follower to catch up, a client's every try plus an election timeout."""
-    et, hb = int(config["election_timeout_max"]), int(config["heartbeat_interval"])
-    lat = int(config["latency_max"])
+    latencies for a follower to catch up, a client's every try plus an election timeout.
+    None where Raft promises no progress: election timeouts that are not randomized (split
+    votes may repeat forever), or a heartbeat plus a round trip not well inside the shortest
+    election timeout (followers would keep starting elections). Operations are judged only if a
+    client has tries enough to reach the leader through a follower that does not know it yet
+    (a random server, a back-off, another random server, the hint)."""
+    et_min, et = int(config["election_timeout_min"]), int(config["election_timeout_max"])
+    hb, lat = int(config["heartbeat_interval"]), int(config["latency_max"])
+    # the quiet tail delivers every message after latency_min ticks (World.settle)
+    rtt = 2 * int(config["latency_min"])
+    if not config["election_jitter"] or et_min >= et or hb + rtt >= et_min:
+        return None
+    tries = int(config["client_tries"])
     return Bounds(
         elect_within=10 * et + hb,
         catch_up=3 * et + 4 * hb + 20 * lat,
-        op_bound=int(config["client_timeout"]) * int(config["client_tries"]) + et,
+        op_bound=int(config["client_timeout"]) * tries + et if tries >= 4 else None,
     )
 
 
 def progress(world: World) -> CheckResult | None:
     """Progress in the quiet tail (None when the run had none)."""
-    if world.settled_at is None:
+    bounds = progress_bounds(world.config)
+    if world.settled_at is None or bounds is None:
         return None
     servers = [
         view(nid, node, 0)  # type: ignore[arg-type]
         for nid, node in ((n, world.nodes.get(n)) for n in world.server_ids)
         if node is not None
     ]
-    r = check_progress(
-        servers, world.history, world.settled_at, world.now, progress_bounds(world.config)
-    )
+    r = check_progress(servers, world.history, world.settled_at, world.now, bounds)
     world.sometimes(
         "raft: the progress check judged an operation of the quiet tail",
         r.details.get("operations", 0) > 0,
