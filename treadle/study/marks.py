@@ -34,7 +34,7 @@ DEFAULT_COLOR = "#0e7490"
 #: so a kind has the same colour on every page and in every process
 PALETTE = ("#0e7490", "#be185d", "#4d7c0f", "#c2410c", "#1d4ed8", "#7c2d12", "#0f766e", "#6d28d9")
 #: kinds drawn with a short label: (prefix, the event field it shows)
-LABELS = {"became-leader": ("L", "term")}
+LABELS: dict[str, tuple[str, str]] = {"became-leader": ("L", "term")}
 #: kinds the legend names one by one; the rest are counted
 LEGEND_KINDS = 10
 
@@ -66,14 +66,17 @@ def _example(event: dict[str, Any]) -> str:
 def protocol_marks(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per protocol event kind in ``events``, most frequent first: its colour, its
     label (prefix and field) if it has one, how many there are and the first one as text."""
-    counts = Counter(e.get("type") for e in events if is_mark(e))
+    counts: Counter[str] = Counter(str(e.get("type")) for e in events if is_mark(e))
     first: dict[str, dict[str, Any]] = {}
     for e in events:
         if is_mark(e):
-            first.setdefault(e.get("type"), e)
+            first.setdefault(str(e.get("type")), e)
     out = []
     for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))):
-        prefix, field = LABELS.get(kind, (None, None))
+        prefix, field = LABELS.get(kind) or (None, None)
+        example_label = None
+        if prefix is not None and field is not None:
+            example_label = f"{prefix}{first[kind].get(field, '')}"
         out.append(
             {
                 "type": kind,
@@ -82,9 +85,7 @@ def protocol_marks(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "field": field,
                 "count": n,
                 "example": _example(first[kind]),
-                "example_label": (
-                    f"{prefix}{first[kind].get(field, '')}" if prefix is not None else None
-                ),
+                "example_label": example_label,
             }
         )
     return out
