@@ -84,6 +84,8 @@ class Shrinker:
         self.deadline = None if max_seconds is None else time.monotonic() + max_seconds
         self.progress = progress
         self.runs = 0
+        #: search smaller configurations with fresh runs (once; treadle.shrink.search)
+        self.search = True
         self.stopped: str | None = None
         self.shrink_keys = [k for k in getattr(system, "shrink_config", {}) if k in trace.config]
         self.cfg: dict[str, Any] = dict(trace.config)

@@ -186,4 +186,10 @@ def _invokes(sh: Shrinker) -> list[int]:
     return [e["index"] for e in sh.best_run.history if e.get("type") == "invoke" and "process" in e]
 
 
-PASSES = (smaller_config, whole_faults, causal_slice, whole_client_ops)
+def search_smaller_config(sh: Shrinker) -> bool:
+    from treadle.shrink.search import search_smaller_config as search
+
+    return search(sh)
+
+
+PASSES = (smaller_config, search_smaller_config, whole_faults, causal_slice, whole_client_ops)
