@@ -564,3 +564,25 @@ def test_a_kv_default_counterexample_shrinks_through_a_smaller_configuration():
     r = replay_trace(system, small)
     assert r.violation is not None and r.violation.property == "linearizability"
     assert small.steps <= 60 and client_ops(r.history) <= 4
+
+
+def test_a_smaller_config_keeps_the_systems_rules_across_keys():
+    """A configuration the system's rules refuse (kv: replicas <= members) is never kept: the
+    saved trace must load again. This crowd needs at least ``quorum`` clients."""
+    from treadle.config import at_most, integer
+
+    base = crowd()
+    sys_ = System(
+        "ruled-crowd",
+        "",
+        base.build,
+        steps=100,
+        invariants=base.invariants,
+        config_keys=[integer("clients", 6, "clients"), integer("quorum", 3, "clients needed")],
+        config_rules=[at_most("quorum", "clients")],
+        defaults=dict(ASYNC),
+        shrink_config={"clients": 1},
+    )
+    small = shrink(sys_, raw_trace(sys_))
+    assert small.config["clients"] == 3  # not 2, which fails too but breaks the rule
+    assert sys_.resolve_config(small.config) == small.config

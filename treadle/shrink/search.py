@@ -52,7 +52,9 @@ def search_configs(sh: Shrinker) -> list[dict[str, Any]]:
 def search_smaller_config(sh: Shrinker) -> bool:
     if not sh.search or not sh.shrink_keys:
         return False
-    sh.search = False  # once per shrink: what it finds is shrunk by the other passes
+    # once per configuration: what it finds is shrunk by the other passes, and searched again
+    # only from the smaller configuration it found
+    sh.search = False
     for cfg in search_configs(sh):
         found = _first_failing_run(sh, cfg, max(1, sh.max_runs // SEED_SHARE))
         if found is not None and _shrink_nested(sh, found):
@@ -112,4 +114,5 @@ def _shrink_nested(sh: Shrinker, found: Trace) -> bool:
     if r is None or not sh._fails(r) or nested.best_key >= sh.best_key:
         return False
     sh._accept(nested.cfg, r, nested.choices)
+    sh.search = True
     return True

@@ -49,6 +49,10 @@ def _try_config(sh: Shrinker, cfg: dict[str, object]) -> bool:
     # tried again only once the best run is half as long as when it failed (a shorter run
     # often carries over where a long one did not; retrying every round costs too many runs).
     tried = tuple(cfg[k] for k in sh.shrink_keys)
+    try:  # the system's rules across keys (replicas <= members ...): a trace must load again
+        sh.system.resolve_config(cfg)
+    except Exception:
+        return False
     assert sh.best_run is not None
     size = sh.best_run.world.step_count
     if tried in sh.failed_configs and size >= sh.failed_configs[tried]:
