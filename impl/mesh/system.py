@@ -129,22 +129,12 @@ def _clusters(instances: tuple[tuple[str, int], ...]) -> dict[str, list[str]]:
 
 
 def _breakers_and_instances(summaries: dict[str, Any], world: World) -> tuple[Any, ...]:
-    # the summaries hold no counters or times, so the same few combinations come back again and
-    # again: remember them
-    return _relations(tuple(sorted(world.config["instances"].items())), tuple(summaries.items()))
-
-
-@lru_cache(maxsize=4096)
-def _relations(
-    instances: tuple[tuple[str, int], ...], items: tuple[tuple[str, Any], ...]
-) -> tuple[Any, ...]:
     """Per proxy and upstream cluster: the breaker's state (with trials admitted, failures
     counted) against how many of the cluster's instances are up (none, some, all) and how many
     the proxy's view lists, and whether that view names an instance that is down; per instance:
     up, down or left, against what the registry says of it and how many proxies route to it.
     Relations, not counts, so that the features saturate."""
-    summaries = dict(items)
-    clusters = _clusters(instances)
+    clusters = _clusters(tuple(sorted(world.config["instances"].items())))
     up: dict[str, bool] = {}
     for members in clusters.values():
         for i in members:
