@@ -7,15 +7,18 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import pickle
+from typing import Any
 
 import pytest
 import tally_system
 
 import treadle
 import treadle.exhaustive.workers as workers_mod
+from treadle.errors import TreadleError
 from treadle.exhaustive import make_explorer
 from treadle.exhaustive.workers import Sealed, SearchSpec, expand_batch
-from treadle.system import get_system, register
+from treadle.node import Context, Node
+from treadle.system import Cluster, System, get_system, register
 
 register(tally_system.system)
 
@@ -185,3 +188,48 @@ def test_dfs_and_dpor_with_workers_run_serially_and_say_so() -> None:
         pooled = treadle.explore("kv", strategy=strategy, out=None, workers=2)
         assert _same(pooled) == _same(serial)
         assert "ran in this process" in pooled.extra["parallel"]["note"]
+
+
+# ------------------------------------------------------ a state the workers cannot send
+class _Opaque:
+    """Hashable, but not picklable (it holds a lambda)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.f = n, lambda: n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Opaque) and other.n == self.n
+
+    def __hash__(self) -> int:
+        return self.n
+
+
+class _Counter(Node):
+    def __init__(self) -> None:
+        self.n = 0
+
+    def state(self) -> Any:
+        return _Opaque(self.n)
+
+    def on_start(self, ctx: Context) -> None:
+        if ctx.id == "a":
+            for i in range(3):
+                ctx.send("b", i)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        self.n += msg
+
+
+OPAQUE = System(
+    name="opaque-state",
+    description="a node state that cannot be pickled",
+    build=lambda cfg, bug: Cluster(servers={"a": _Counter, "b": _Counter}),
+    exhaustive={"window": 10**9, "latency_max": 1, "timer_drift": 0},
+)
+
+
+def test_an_unpicklable_state_is_one_clear_error(from_the_first_state) -> None:
+    serial = treadle.explore(OPAQUE, strategy="bfs", out=None)
+    assert serial.verdict == "ok" and serial.extra["states"] > 3
+    with pytest.raises(TreadleError, match="cannot be pickled.*--workers 1"):
+        treadle.explore(OPAQUE, strategy="bfs", out=None, workers=2)

@@ -221,7 +221,15 @@ def expand_batch(
                         _kept_hashes.add(h)
                         _kept[(idx, k)] = w2
                     if same_seed:
-                        b = pickle.dumps(fp, pickle.HIGHEST_PROTOCOL)
+                        try:
+                            b = pickle.dumps(fp, pickle.HIGHEST_PROTOCOL)
+                        except Exception as e:
+                            raise TreadleError(
+                                "bfs on workers sends state fingerprints to the coordinator, "
+                                f"and a successor of state {idx} cannot be pickled "
+                                f"({type(e).__name__}: {e}); make node state() plain data, "
+                                "or use --workers 1"
+                            ) from None
                         fp = Sealed(h, shared.setdefault(b, b))  # equal bytes sent once
                     else:
                         fp = shared.setdefault(fp, fp)  # equal fingerprints sent once
