@@ -139,7 +139,7 @@ def test_ctrl_c_on_workers_exits_130_with_exact_counts(tmp_path):
     assert data["seeds"] == [0, data["runs"] - 1]
 
 
-def test_dask_local_cluster_gives_the_serial_result(capsys, tmp_path):
+def test_dask_local_cluster_gives_the_serial_result(capsys, tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     kw = dict(system="example", bug="stale-read", runs=200, shrink_runs=300, shrink_time=120)
     serial = _explore(tmp_path, "serial", workers=1, **kw)
@@ -152,6 +152,7 @@ def test_dask_local_cluster_gives_the_serial_result(capsys, tmp_path):
     ) as cluster:
         with distributed.Client(cluster) as client:
             on_dask = _explore(tmp_path, "dask", executor=client.get_executor(pure=False), **kw)
+            _bfs_on_dask_is_serial(client, monkeypatch)
         code = main(
             ["explore", "example", "--bug", "stale-read", "--runs", "200", "--shrink-runs", "300"]
             + ["--executor", "dask", "--dask-address", cluster.scheduler_address]
@@ -164,6 +165,25 @@ def test_dask_local_cluster_gives_the_serial_result(capsys, tmp_path):
     assert code == 1
     assert data["history_sha256"] == serial.history_sha256
     assert data["parallel"]["executor"] == "ClientExecutor"
+
+
+def _bfs_on_dask_is_serial(client, monkeypatch) -> None:
+    """Exhaustive BFS on Dask workers (other processes, other hash seeds: fingerprints travel as
+    they are; symmetric ones make the coordinator expand the states itself) is the serial BFS."""
+    import treadle.exhaustive.workers as workers_mod
+
+    monkeypatch.setattr(workers_mod, "LOCAL_STATES", 0)
+    for name, bug in (
+        ("eventstore", "replay-from-zero"),
+        ("twophase", "commit-without-all-prepared"),
+    ):
+        kw = dict(bug=bug, strategy="bfs", out=None)
+        one = treadle.explore(name, workers=1, **kw)
+        dask = treadle.explore(name, executor=client.get_executor(pure=False), workers=2, **kw)
+        keys = ("states", "transitions", "depth", "counterexample_steps", "history_checks")
+        assert [dask.extra[k] for k in keys] == [one.extra[k] for k in keys]
+        assert dask.history_sha256 == one.history_sha256 and one.verdict == "violation"
+        assert dask.extra["parallel"]["states_on_workers"] > 0
 
 
 def test_dask_executor_without_an_address_is_a_usage_error(capsys, monkeypatch):
