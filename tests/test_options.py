@@ -112,3 +112,51 @@ def test_campaign_swarm_configs_draw_the_options_and_record_them(tmp_path):
         drawn = trace.extra["strategy_run"]["options"]
         assert {k: trace.config[k] for k in drawn} == drawn
         assert replay(str(path)).matches
+
+
+def test_triage_reruns_each_seed_under_its_own_drawn_options(tmp_path, monkeypatch):
+    """Seeds of one failure may have drawn other options; triage must not re-run them all under
+    the first seed's configuration (a seed that fails only under its own draw would then look
+    fixed)."""
+    import treadle.campaign as camp
+    from treadle.seeds import SeedDB
+
+    db = str(tmp_path / "db.sqlite")
+    r = camp.campaign("raft", bug="no-dedup", runs=30, seed=0, db=db, out=None)
+    with SeedDB(db) as sdb:
+        recorded = {
+            seed: cfg for f in sdb.failures("raft") for seed, cfg in sdb.seed_configs(f.id, 5)
+        }
+    options = free_options(RAFT, {})
+    drawn = {s: {k: cfg[k] for k in options} for s, cfg in recorded.items()}
+    assert r.failing_runs and len({tuple(sorted(d.items())) for d in drawn.values()}) > 1, (
+        "the test needs failing seeds with different draws"
+    )
+    ran: dict[int, dict] = {}
+    real = camp.run_seed
+
+    def spy(system, spec, strategy, seed):
+        ran[seed] = {k: spec.config[k] for k in options}
+        return real(system, spec, strategy, seed)
+
+    monkeypatch.setattr(camp, "run_seed", spy)
+    t = camp.triage(db)
+    assert ran == drawn
+    assert all(i.status == "still failing" for i in t.items)
+
+
+def test_a_seed_database_from_before_per_seed_configs_still_opens(tmp_path):
+    import sqlite3
+
+    from treadle.seeds import SeedDB
+
+    path = str(tmp_path / "old.db")
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE failing_seeds (failure INTEGER NOT NULL, seed INTEGER NOT NULL,"
+        " seen TEXT NOT NULL, PRIMARY KEY (failure, seed));"
+    )
+    conn.close()
+    with SeedDB(path) as sdb:
+        cols = {row[1] for row in sdb.conn.execute("PRAGMA table_info(failing_seeds)")}
+        assert "config" in cols

@@ -14,6 +14,7 @@ seed that now fails in another way reports that signature as new.
 
 from __future__ import annotations
 
+import dataclasses
 import time as _time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -372,12 +373,18 @@ def triage(
         known = db.failures(system)
         new_items: dict[tuple[str, str, str], TriageItem] = {}  # (system, property, sig)
         for f in known:
-            seeds = db.seeds_of(f.id)[:TRIAGE_SEEDS] or [f.seed]
+            # each seed under its own recorded configuration: seeds of one failure may have drawn
+            # other options (treadle.options); the seed that first showed it is always re-run
+            sampled = db.seed_configs(f.id, TRIAGE_SEEDS) or [(f.seed, None)]
+            seeds = [seed for seed, _ in sampled]
             try:
                 sys_obj = get_system(f.system)
                 if f.bug is not None:
                     sys_obj.check_bug(f.bug)
                 cfg = sys_obj.resolve_config(f.config)
+                seed_cfg = {
+                    seed: cfg if c is None else sys_obj.resolve_config(c) for seed, c in sampled
+                }
             except TreadleError as e:
                 items.append(
                     TriageItem(
@@ -398,7 +405,7 @@ def triage(
             failing: list[int] = []
             elsewhere: list[str] = []
             for s in seeds:
-                r = run_seed(sys_obj, spec, strategy, s)
+                r = run_seed(sys_obj, dataclasses.replace(spec, config=seed_cfg[s]), strategy, s)
                 n_runs += 1
                 if r.violation is None:
                     continue
@@ -418,7 +425,7 @@ def triage(
                         bug=f.bug,
                         strategy=f.strategy,
                         steps=f.steps,
-                        config=cfg,
+                        config=seed_cfg[s],
                     )
                     new_items[key] = TriageItem(
                         "new", sys_obj.name, r.violation.property, sig, summary, [], []

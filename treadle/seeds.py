@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS failing_seeds (
     failure INTEGER NOT NULL REFERENCES failures(id),
     seed INTEGER NOT NULL,
     seen TEXT NOT NULL,
+    -- the seed's own run configuration (its drawn options): seeds of one failure may differ
+    config TEXT,
     PRIMARY KEY (failure, seed)
 );
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -166,6 +168,9 @@ class SeedDB:
         try:
             self.conn = sqlite3.connect(path, timeout=30)
             self.conn.executescript(_SCHEMA)
+            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(failing_seeds)")}
+            if "config" not in columns:  # a database written before seeds kept their config
+                self.conn.execute("ALTER TABLE failing_seeds ADD COLUMN config TEXT")
         except sqlite3.DatabaseError as e:
             from treadle.errors import InputError
 
@@ -241,8 +246,8 @@ class SeedDB:
             )
             new = False
         self.conn.execute(
-            "INSERT OR IGNORE INTO failing_seeds (failure, seed, seen) VALUES (?, ?, ?)",
-            (fid, seed, when),
+            "INSERT OR IGNORE INTO failing_seeds (failure, seed, seen, config) VALUES (?, ?, ?, ?)",
+            (fid, seed, when, json.dumps(config, sort_keys=True)),
         )
         self.conn.commit()
         row = self.conn.execute("SELECT * FROM failures WHERE id=?", (fid,)).fetchone()
@@ -269,6 +274,16 @@ class SeedDB:
                 "SELECT * FROM failures WHERE system=? ORDER BY id", (system,)
             ).fetchall()
         return [self._failure(r) for r in rows]
+
+    def seed_configs(self, fid: int, limit: int) -> list[tuple[int, dict[str, Any] | None]]:
+        """Up to ``limit`` failing seeds of a failure, each with its own run configuration (None:
+        recorded before seeds kept one); the seed that first showed the failure comes first."""
+        rows = self.conn.execute(
+            "SELECT s.seed, s.config FROM failing_seeds s JOIN failures f ON f.id = s.failure "
+            "WHERE s.failure=? ORDER BY s.seed != f.seed, s.seed LIMIT ?",
+            (fid, limit),
+        ).fetchall()
+        return [(int(seed), json.loads(cfg) if cfg else None) for seed, cfg in rows]
 
     def seeds_of(self, fid: int) -> list[int]:
         rows = self.conn.execute(
