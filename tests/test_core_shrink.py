@@ -106,3 +106,13 @@ def test_shrink_is_deterministic():
     a = shrink(sys_, raw, time=30, runs=300)
     b = shrink(sys_, raw, time=30, runs=300)
     assert a.choices == b.choices and a.steps == b.steps
+
+
+def test_a_trace_shrunk_again_says_the_size_of_the_run_it_came_from():
+    sys_ = reorder_system()
+    raw = first_failing_trace(sys_, RandomWalk(), 50)
+    once = shrink(sys_, raw, runs=40)
+    assert once.shrunk_from["steps"] == raw.steps
+    assert once.shrunk_from["choices"] == len(raw.choices)
+    twice = shrink(sys_, once, runs=300)
+    assert twice.shrunk_from == once.shrunk_from  # not the size of its input, a shrunk trace

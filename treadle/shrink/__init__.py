@@ -146,7 +146,9 @@ def _shrink(
         violation=_without_timings(r.violation.to_json()),
         history_sha256=hist.digest(r.history),
         events=len(r.history),
-        shrunk_from={
+        # a trace shrunk again keeps the size of the run it first came from
+        shrunk_from=trace.shrunk_from
+        or {
             "choices": len(trace.choices),
             "steps": trace.steps,
             "client_ops": sh.original_ops,
