@@ -47,7 +47,7 @@ def keywords(function) -> dict[str, inspect.Parameter]:
     "command, function, also_cli_only",
     [
         ("explore", explore, set()),
-        ("shrink", treadle.shrink, {"out"}),  # shrink returns the Trace; .save(path) writes it
+        ("shrink", treadle.shrink, {"out", "in_place"}),  # returns the Trace; .save(path) writes it
         ("replay", treadle.replay, {"check_determinism"}),  # runner.check_determinism(trace)
         ("campaign", campaign, set()),
         ("triage", triage, set()),

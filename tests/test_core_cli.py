@@ -247,3 +247,42 @@ def test_trace_from_before_a_new_config_key_still_replays(capsys, found, tmp_pat
     p.write_text(json.dumps(d))
     code, _, err = cli(capsys, "replay", str(p))
     assert code == 2 and "no_such_key" in err
+
+
+def test_shrink_leaves_its_input_alone_unless_asked(tmp_path, capsys, monkeypatch):
+    """`treadle shrink TRACE` writes a new trace under .treadle/ (never the user's file, which
+    may be a tracked regression trace); --in-place overwrites it and redraws its page."""
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "mine.json"
+    code, _, _ = cli(
+        capsys,
+        "explore",
+        "example",
+        "--bug",
+        "stale-read",
+        "--runs",
+        "40",
+        "--shrink-runs",
+        "20",
+        "--workers",
+        "1",
+        "--json",
+    )
+    assert code == 1
+    [trace] = list((tmp_path / ".treadle" / "traces" / "example").glob("*.json"))
+    src.write_bytes(trace.read_bytes())
+    before = src.read_bytes()
+    code, text, _ = cli(capsys, "shrink", str(src), "--runs", "50", "--json")
+    assert code == 1
+    obj = json.loads(text)
+    assert src.read_bytes() == before  # untouched
+    assert obj["trace"].startswith(os.path.join(".treadle", "traces", "example"))
+    assert obj["trace"].endswith("mine-shrunk.json") and os.path.exists(obj["page"])
+    code, text, _ = cli(capsys, "shrink", str(src), "--runs", "50", "--json")
+    assert json.loads(text)["trace"].endswith("mine-shrunk-2.json")  # never overwrites either
+    (tmp_path / "mine.html").write_text("stale")
+    code, text, _ = cli(capsys, "shrink", str(src), "--runs", "50", "--in-place", "--json")
+    assert code == 1 and json.loads(text)["trace"] == str(src)
+    assert (tmp_path / "mine.html").read_text() != "stale"
+    code, _, err = cli(capsys, "shrink", str(src), "--in-place", "--out", "x.json")
+    assert code == 2 and len(err.strip().splitlines()) == 1

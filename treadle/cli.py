@@ -10,6 +10,7 @@ import argparse
 import functools
 import importlib
 import json
+import os
 import sys
 import time
 from typing import Any, NoReturn
@@ -131,7 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("shrink", help="minimize a trace that shows a violation")
     s.add_argument("trace")
-    s.add_argument("--out", help="where to write the shrunk trace (default: overwrite)")
+    s.add_argument(
+        "--out",
+        help="where to write the shrunk trace (default: a new file under .treadle/traces/SYSTEM/,"
+        " the input is left as it is)",
+    )
+    s.add_argument(
+        "--in-place",
+        action="store_true",
+        help="overwrite the input trace (and its study page beside it, if there is one)",
+    )
     s.add_argument(
         "--runs",
         type=arg_positive_int,
@@ -582,13 +592,29 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     from treadle.runner import load_and_check, replay_command
     from treadle.shrink import shrink, shrink_report
 
+    if args.out and args.in_place:
+        raise TreadleError("shrink: --out and --in-place exclude each other")
     system, trace = load_and_check(args.trace)
     t0 = time.monotonic()
     # Ctrl-C stops the shrinker, which returns the best trace so far: saved and reported
     small = shrink(system, trace, runs=args.runs, time=args.time, workers=args.workers)
     report = shrink_report(small)
-    out = args.out or args.trace
-    small.save(out)
+    if args.in_place:
+        out = args.trace
+        small.save(out)
+    elif args.out:
+        out = args.out
+        small.save(out)
+    else:  # never touch what the user did not ask to write: a new file in the working folder
+        from treadle.outcome import save_new_trace
+
+        stem = os.path.splitext(os.path.basename(args.trace))[0]
+        out = save_new_trace(small, DEFAULT_TRACES, f"{stem}-shrunk.json")
+    page = None
+    if not args.out and (not args.in_place or os.path.exists(os.path.splitext(out)[0] + ".html")):
+        from treadle.study import page_beside
+
+        page, _ = page_beside(out)  # a stale page beside an overwritten trace is redrawn
     assert small.violation is not None
     res = {
         "verdict": "violation",
@@ -610,6 +636,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
         "steps": [trace.steps, small.steps],
         "shrink": report,
         "interrupted": report["stopped"] == "interrupted",
+        "page": page,
     }
     if args.json:
         print(json.dumps(res, indent=1))
@@ -617,6 +644,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
         _console().print(
             f"shrunk {len(trace.choices)} -> {len(small.choices)} choices, {trace.steps} -> {small.steps} steps; "
             f"still violates {esc(small.violation['property'])}\ntrace: {esc(out)}\nreplay: {esc(res['replay'])}"
+            + (f"\npage: {esc(page)}" if page else "")
         )
         if not report["minimal"]:
             _console(stderr=True).print(f"[yellow]{esc(str(report['message']))}[/yellow]")
