@@ -183,3 +183,30 @@ def test_campaign_reports_sometimes_assertions_reached_and_never_reached(tmp_pat
     assert some["reached"]["lock: stage 1"]["runs"] >= 1
     assert "lock: never" in some["never_reached"]  # evaluated, never true
     assert "lock: stage 9" in some["never_reached"]  # declared, never evaluated
+
+
+def test_fates_the_configuration_does_not_allow_are_not_counted_as_faults():
+    """A mutated choice list may ask for a drop where drop_rate is 0: the world delivers the
+    message, and the campaign report must not count a drop that never happened."""
+    from treadle.parallel import _CountingRecorder
+    from treadle.strategies import Strategy
+
+    class AlwaysDrop(Strategy):
+        def choose(self, kind, n, options=None):
+            return 1 if kind == "fate" else 0
+
+    class AlwaysDuplicate(Strategy):
+        def choose(self, kind, n, options=None):
+            return 2 if kind == "fate" else 0
+
+    for inner, cfg, drops, dups in [
+        (AlwaysDrop(), {"drop_rate": 0.0, "duplicate_rate": 0.1}, 0, 0),
+        (AlwaysDrop(), {"drop_rate": 0.1, "duplicate_rate": 0.0}, 3, 0),
+        (AlwaysDuplicate(), {"drop_rate": 0.1, "duplicate_rate": 0.0}, 0, 0),
+        (AlwaysDuplicate(), {"drop_rate": 0.0, "duplicate_rate": 0.1}, 0, 3),
+    ]:
+        rec = _CountingRecorder(inner, cfg)
+        for _ in range(3):
+            rec.choose("fate", 3)
+        assert (rec.drops, rec.duplicates) == (drops, dups), cfg
+        assert rec.choices == [inner.choose("fate", 3)] * 3  # the choices are recorded as made

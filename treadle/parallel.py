@@ -117,18 +117,22 @@ class _SeedError:
 class _CountingRecorder(Recorder):
     """Records choices and counts message fates (drops and duplicates are faults too)."""
 
-    def __init__(self, inner: Strategy):
+    def __init__(self, inner: Strategy, config: dict[str, Any]):
         super().__init__(inner)
         self.drops = 0
         self.duplicates = 0
+        # the world delivers a fate its configuration does not allow (a mutated choice list
+        # may ask for one): only the fates that happen are counted
+        self.may_drop = (config.get("drop_rate") or 0) > 0
+        self.may_duplicate = (config.get("duplicate_rate") or 0) > 0
 
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
         v = self.inner.choose(kind, n, options)
         self.choices.append(v)
         if kind == "fate":
-            if v == 1:
+            if v == 1 and self.may_drop:
                 self.drops += 1
-            elif v == 2:
+            elif v == 2 and self.may_duplicate:
                 self.duplicates += 1
         return v
 
@@ -145,7 +149,7 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
         # a guided child runs under its parent's options (what reached the state it resumes from)
         config = strategy.run_options(seed, config, spec.options)
     strategy.begin_run(seed, config, spec.max_steps)
-    rec = _CountingRecorder(strategy) if spec.coverage else Recorder(strategy)
+    rec = _CountingRecorder(strategy, config) if spec.coverage else Recorder(strategy)
     log = spec.check_determinism
     on_step = strategy.observer(rec.choices) if strategy.learns else None
     r = run_once(system, config, spec.bug, rec, spec.max_steps, log_steps=log, on_step=on_step)
