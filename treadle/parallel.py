@@ -408,6 +408,15 @@ def _worker_lost(e: BaseException) -> bool:
     return type(e).__name__ in ("KilledWorker", "CommClosedError", "WorkerLost")
 
 
+def lost_work(fut: cf.Future[Any], what: str) -> BaseException | None:
+    """None if ``fut`` succeeded; its error if its worker went away or it was cancelled (its
+    work is to be run again); a :class:`TreadleError` naming ``what`` if the work itself failed."""
+    err: BaseException | None = cf.CancelledError() if fut.cancelled() else fut.exception()
+    if err is not None and not (_worker_lost(err) or isinstance(err, cf.CancelledError)):
+        raise TreadleError(f"a worker failed {what}: {type(err).__name__}: {err}") from err
+    return err
+
+
 @dataclass
 class _Chunk:
     seeds: list[int]
@@ -603,15 +612,8 @@ class SeedRuns:
                 chunk = self._pending.pop(fut, None)
                 if chunk is None:
                     continue  # lost with a broken pool, already resubmitted
-                err: BaseException | None = (
-                    cf.CancelledError() if fut.cancelled() else fut.exception()
-                )
+                err = lost_work(fut, f"running seeds {chunk.seeds[0]}..{chunk.seeds[-1]}")
                 if err is not None:
-                    if not (_worker_lost(err) or isinstance(err, cf.CancelledError)):
-                        raise TreadleError(
-                            f"a worker failed running seeds {chunk.seeds[0]}..{chunk.seeds[-1]}: "
-                            f"{type(err).__name__}: {err}"
-                        ) from err
                     lost = [chunk.seeds]
                     if isinstance(err, cf.BrokenExecutor):  # the pool's other chunks went too
                         lost += [c.seeds for c in self._pending.values()]

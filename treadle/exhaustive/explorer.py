@@ -264,7 +264,11 @@ class Explorer:
     def check_history(self, w: World) -> CheckResult | None:
         """The prefix-closed history checks on this state's history."""
         self.stats.history_checks += 1
-        for check in self.history_checks:
+        return self.first_violation(self.history_checks, w)
+
+    def first_violation(self, checks: Any, w: World) -> CheckResult | None:
+        """The first of ``checks`` that ``w`` violates; an undecided one is counted as unknown."""
+        for check in checks:
             r = _run_check(check, w)
             if r is None:
                 continue
@@ -290,15 +294,7 @@ class Explorer:
                 if w._current is None:
                     raise
                 return _handler_exception(w, e)
-        for check in (*self.system.final_checks, *self.history_checks):
-            r = _run_check(check, w)
-            if r is None:
-                continue
-            if r.verdict == "violation":
-                return r
-            if r.verdict == "unknown":
-                self.note_unknown(r)
-        return None
+        return self.first_violation((*self.system.final_checks, *self.history_checks), w)
 
     def liveness_findings(
         self, w: World, meta: tuple[Any, ...], kind: str, choices: list[int], depth: int

@@ -319,7 +319,7 @@ def parallel_bfs(
     """BFS with the expansions on ``workers`` processes (or ``executor``); fills ``ex.stats``
     exactly as :func:`treadle.exhaustive.search.search` (``"bfs"``) does, and returns the same
     violation. ``report`` receives the workers' statistics."""
-    from treadle.parallel import _worker_lost
+    from treadle.parallel import lost_work
 
     rep = report if report is not None else {}
     rep.update(workers=workers, executor="process-pool" if executor is None else "", batches=0)
@@ -416,13 +416,8 @@ def parallel_bfs(
                     continue  # lost with its pool, or run again here: already resubmitted
                 lane, idxs, args = pending.pop(fut)
                 busy[lane] -= 1
-                err = fut.exception() if not fut.cancelled() else cf.CancelledError()
+                err = lost_work(fut, f"expanding states {idxs[0]}..{idxs[-1]}")
                 if err is not None:
-                    if not (_worker_lost(err) or isinstance(err, cf.CancelledError)):
-                        raise TreadleError(
-                            f"a worker failed expanding states {idxs[0]}..{idxs[-1]}: "
-                            f"{type(err).__name__}: {err}"
-                        ) from err
                     restarts += 1
                     rep["worker_restarts"] = restarts
                     if restarts > MAX_RESTARTS:
