@@ -220,16 +220,18 @@ def expand_batch(
                     if h not in _kept_hashes:  # the first world of each state made here
                         _kept_hashes.add(h)
                         _kept[(idx, k)] = w2
+                    # the fingerprint travels pickled either way: a state that cannot be is
+                    # one clear error here, not a pickling error of the whole batch's result
+                    try:
+                        b = pickle.dumps(fp, pickle.HIGHEST_PROTOCOL)
+                    except Exception as e:
+                        raise TreadleError(
+                            "bfs on workers sends state fingerprints to the coordinator, "
+                            f"and a successor of state {idx} cannot be pickled "
+                            f"({type(e).__name__}: {e}); make node state() plain data, "
+                            "or use --workers 1"
+                        ) from None
                     if same_seed:
-                        try:
-                            b = pickle.dumps(fp, pickle.HIGHEST_PROTOCOL)
-                        except Exception as e:
-                            raise TreadleError(
-                                "bfs on workers sends state fingerprints to the coordinator, "
-                                f"and a successor of state {idx} cannot be pickled "
-                                f"({type(e).__name__}: {e}); make node state() plain data, "
-                                "or use --workers 1"
-                            ) from None
                         fp = Sealed(h, shared.setdefault(b, b))  # equal bytes sent once
                     else:
                         fp = shared.setdefault(fp, fp)  # equal fingerprints sent once
