@@ -399,6 +399,12 @@ def _kill_pool(pool: cf.ProcessPoolExecutor) -> None:
             p.join(5)
         except Exception:
             pass
+    # let the pool's manager thread finish too: left running, it races the interpreter's exit
+    # hook, which then writes to the pipe the thread has just closed and prints a traceback
+    # ("OSError: Bad file descriptor") after treadle's one-line error
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(5)
 
 
 def _worker_lost(e: BaseException) -> bool:
