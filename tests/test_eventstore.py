@@ -259,6 +259,36 @@ def test_torn_tail_record_is_detected_and_dropped():
     assert storage.get(("wal", 3)) is None and ("wal", 3) not in storage.durable
 
 
+def test_recovery_drops_an_append_the_crash_kept_only_part_of():
+    """An append is atomic: a crash that kept the first record of a two-event batch whole (the
+    second unsynced) leaves neither (else the client's retry is told "event-id-reused", a
+    failure, while the first event is in the stream)."""
+    storage = Storage()
+    storage._set_manual(True)
+    opened = Recorded(1, "account-A", 1, "e1", "AccountOpened", ())
+    deposited = Recorded(2, "account-A", 2, "e2", "Deposited", (("amount", 1),))
+    for i, e in enumerate((opened, deposited)):
+        payload = encode(e, i, 2)
+        storage.put(("wal", e.position), (checksum(payload), payload[: len(payload) // 2]))
+        storage.put(("wal", e.position), (checksum(payload), payload))
+    storage._crash(keep=2)  # record 1 whole, nothing of record 2
+    ctx = FakeCtx(storage)
+    store = Store()
+    store.on_restart(ctx)
+    assert store.log == [] and store.ids == {}
+    assert ctx.events == [("recovered", {"position": 0, "torn": None})]
+    assert storage.get(("wal", 1)) is None and ("wal", 1) not in storage.durable
+    # the whole batch synced survives a crash
+    for i, e in enumerate((opened, deposited)):
+        payload = encode(e, i, 2)
+        storage.put(("wal", e.position), (checksum(payload), payload))
+    storage.sync()
+    storage._crash(keep=0)
+    again = Store()
+    again.on_restart(FakeCtx(storage))
+    assert [e.event_id for e in again.log] == ["e1", "e2"]
+
+
 # ---------------------------------------------------------------------------- stream model
 def test_stream_model_steps():
     s = STREAM.init()

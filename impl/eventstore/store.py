@@ -12,7 +12,10 @@ commit: a ``flush`` timer syncs the storage and only then sends the replies that
 writes (acknowledgements, but also reads and refusals that saw them). A record is written in two
 parts (first half, then whole), so a crash with ``torn_writes`` can leave a half record whose
 checksum does not match: recovery scans the log from position 1, stops at the first missing or
-torn record and deletes it, then rebuilds the stream index from what survived.
+torn record and deletes it, then rebuilds the stream index from what survived. An append is
+atomic: each record names its place in its append's batch (index, size), and recovery also
+drops the records of a batch the crash kept only part of (their siblings were unsynced), so a
+retry finds either all of its events or none.
 
 Subscriptions: a subscriber sends ``Subscribe(from_position)``; the store pushes the durable
 events from there and, after each sync, the new ones. Subscribers re-subscribe periodically,
@@ -57,17 +60,21 @@ def expected_matches(expected: Any, current: int) -> bool:
     return expected == current
 
 
-def encode(entry: Recorded) -> str:
+def encode(entry: Recorded, batch: int = 0, size: int = 1) -> str:
+    """A WAL payload: the event and its place in its append (index ``batch`` of ``size``)."""
     return json.dumps(
-        [entry.stream, entry.version, entry.event_id, entry.type, dict(entry.data)],
+        [entry.stream, entry.version, entry.event_id, entry.type, dict(entry.data), batch, size],
         separators=(",", ":"),
         sort_keys=True,
     )
 
 
-def decode(position: int, payload: str) -> Recorded:
-    stream, version, event_id, type_, data = json.loads(payload)
-    return Recorded(position, stream, version, event_id, type_, tuple(sorted(data.items())))
+def decode(position: int, payload: str) -> tuple[Recorded, int, int]:
+    """The event of a WAL payload, with its index in its append's batch and the batch's size."""
+    stream, version, event_id, type_, data, *place = json.loads(payload)
+    batch, size = place if len(place) == 2 else (0, 1)
+    entry = Recorded(position, stream, version, event_id, type_, tuple(sorted(data.items())))
+    return entry, batch, size
 
 
 def checksum(payload: str) -> int:
@@ -110,6 +117,8 @@ class Store(Node):
         storage = ctx.storage
         position = 1
         torn = None
+        kept: list[Recorded] = []
+        unfinished = 0  # records at the end of the log whose batch continues past them
         while True:
             record = storage.get(("wal", position))
             if record is None:
@@ -119,13 +128,21 @@ class Store(Node):
                 ctx.sometimes("eventstore: recovery drops a torn WAL record")
                 torn = position  # a half-written record: drop it and anything after it
                 break
-            self.index(decode(position, payload))
+            entry, batch, size = decode(position, payload)
+            kept.append(entry)
+            unfinished = batch + 1 if batch + 1 < size else 0
             position += 1
-        if torn is not None:
-            p = torn
-            while storage.get(("wal", p)) is not None:
-                storage.delete(("wal", p))
-                p += 1
+        if unfinished:
+            # the crash kept only the first events of an append (the rest were unsynced): the
+            # append is atomic, so they go too; its client was never answered and retries
+            ctx.sometimes("eventstore: recovery drops a partly written append")
+            del kept[-unfinished:]
+        for entry in kept:
+            self.index(entry)
+        p = len(kept) + 1
+        while storage.get(("wal", p)) is not None:  # the torn record, an unfinished batch
+            storage.delete(("wal", p))
+            p += 1
         for stream, version, state in storage.get("snapshots", ()):
             # a snapshot never refers past its stream (it is written after the events it folds)
             if version <= len(self.streams.get(stream, ())):
@@ -204,7 +221,7 @@ class Store(Node):
             entry = Recorded(
                 len(self.log) + 1, m.stream, first_version + i, new.event_id, new.type, new.data
             )
-            payload = encode(entry)
+            payload = encode(entry, i, len(m.events))
             crc = checksum(payload)
             # the record reaches the disk in two parts: a crash may keep only the first
             storage.put(("wal", entry.position), (crc, payload[: len(payload) // 2]))
