@@ -126,6 +126,35 @@ def appended(pos, stream, version, event_id, type_="Deposited", data=None, expec
 OPEN = appended(1, "account-A", 1, "e1", "AccountOpened", expected="no-stream")
 
 
+def op(type_, value, process="c1"):
+    """A client's append operation on account-A (invoke value [expected, [event ids]])."""
+    return {"type": type_, "process": process, "f": "append", "key": "account-A", "value": value}
+
+
+def append_outcome_passes():
+    """Every answer a correct store gives: a refusal before anything is stored, a retry of a
+    stored append answered ok at its versions, a timed-out append stored later."""
+    second = appended(2, "account-A", 2, "e2", "Deposited", expected="no-stream", batch=1)
+    return [
+        op("invoke", [1, ["e0"]]),
+        {"type": "rejected", "stream": "account-A", "expected": 1, "actual": 0},
+        {**op("fail", [1, ["e0"]]), "error": "wrong-version", "actual": 0},
+        op("invoke", ["no-stream", ["e1", "e2"]]),
+        OPEN,
+        second,
+        {
+            "type": "deduplicated",
+            "stream": "account-A",
+            "event_ids": ["e1", "e2"],
+            "first_version": 1,
+        },
+        {**op("ok", [1, 2]), "positions": [1, 2]},
+        op("invoke", ["any", ["e3"]], process="c2"),
+        op("info", ["any", ["e3"]], process="c2"),
+        appended(3, "account-A", 3, "e3"),
+    ]
+
+
 def test_clean_hand_written_history_passes():
     events = [
         OPEN,
@@ -138,6 +167,56 @@ def test_clean_hand_written_history_passes():
         {"type": "projected", "position": 2, "stream": "account-A", "view": 5},
     ]
     assert check_history(events).ok
+    assert check_history(append_outcome_passes()).ok
+
+
+def _fail(ids, error="event-id-reused"):
+    return {**op("fail", ["no-stream", ids]), "error": error}
+
+
+APPEND_OUTCOME_VIOLATIONS = {
+    # a retry of a stored append answered as failed (store.py's event-id-reused path)
+    "failed but stored": [op("invoke", ["no-stream", ["e1"]]), OPEN, _fail(["e1"])],
+    # a refusal, and the refused events stored afterwards
+    "failed then stored": [
+        op("invoke", ["no-stream", ["e1"]]),
+        _fail(["e1"], "wrong-version"),
+        OPEN,
+    ],
+    # half of a batch stored, the append answered failed
+    "failed, part stored": [
+        op("invoke", ["no-stream", ["e1", "e2"]]),
+        OPEN,
+        _fail(["e1", "e2"]),
+    ],
+    # two events told one version
+    "ok, too few versions": [
+        op("invoke", ["no-stream", ["e1", "e2"]]),
+        OPEN,
+        appended(2, "account-A", 2, "e2", expected="no-stream", batch=1),
+        {**op("ok", [1, 1]), "positions": [1, 2]},
+    ],
+    # two events told one position
+    "ok, too few positions": [
+        op("invoke", ["no-stream", ["e1", "e2"]]),
+        OPEN,
+        appended(2, "account-A", 2, "e2", expected="no-stream", batch=1),
+        {**op("ok", [1, 2]), "positions": [1]},
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(APPEND_OUTCOME_VIOLATIONS))
+def test_append_outcome_violations(name):
+    result = check_history(APPEND_OUTCOME_VIOLATIONS[name])
+    assert result.violated and result.property == "Append Outcome", result
+    assert result.message
+
+
+def test_append_outcome_every_prefix_of_a_passing_history_passes():
+    events = append_outcome_passes()
+    for n in range(len(events) + 1):
+        assert check_history(events[:n]).ok, n
 
 
 @pytest.mark.parametrize(
@@ -261,8 +340,8 @@ def test_torn_tail_record_is_detected_and_dropped():
 
 def test_recovery_drops_an_append_the_crash_kept_only_part_of():
     """An append is atomic: a crash that kept the first record of a two-event batch whole (the
-    second unsynced) leaves neither (else the client's retry is told "event-id-reused", a
-    failure, while the first event is in the stream)."""
+    second unsynced) leaves neither; found by Append Outcome, whose client was told its retry
+    failed ("event-id-reused") while the first event was in the stream."""
     storage = Storage()
     storage._set_manual(True)
     opened = Recorded(1, "account-A", 1, "e1", "AccountOpened", ())
@@ -314,3 +393,16 @@ def test_stream_linearizability_on_recorded_histories():
         if linearizable(r.history, "stream", timeout=10).violated:
             return
     pytest.fail("the stream model never saw the lost update")
+
+
+def test_a_retry_answered_as_failed_is_found(monkeypatch, tmp_path):
+    """The harness weakness a mutant of ``Store.on_retry`` showed: a retried append whose events
+    are stored, answered with an error. No other check sees it; Append Outcome does."""
+    from treadle.impl.eventstore.messages import AppendReply
+
+    def refuse_retry(self, ctx, src, m, ids):
+        self.reply(ctx, src, AppendReply(m.req, False, error="event-id-reused"))
+
+    monkeypatch.setattr(Store, "on_retry", refuse_retry)
+    r = explore(system, strategy="random", seed=0, runs=200, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation" and r.violation.property == "Append Outcome", r.summary()

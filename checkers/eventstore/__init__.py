@@ -14,6 +14,11 @@ stops at the first broken property:
   the first attempt stored.
 * **Durability**: an acknowledged append is in the log when acknowledged, and no recovery after
   a crash drops it.
+* **Append Outcome**: a client is told the truth about its append. An append answered ok names
+  one version per event, ``first..last``, and one position per event; an append answered as
+  failed (a refusal, an ``event-id-reused`` error, anything but ``info``) stored none of its
+  events, neither before the answer nor later. A retry is answered as the first attempt was: a
+  retry of an append whose events are stored is answered ok at their versions.
 * **Snapshot Consistency** and **Replay Equivalence**: a saved snapshot, and every aggregate a
   client loads from a snapshot or a cache plus the tail, equal the full replay of the stream up
   to that version.
@@ -26,8 +31,9 @@ The events it reads (the schema, documented in docs/eventstore.md): ``appended``
 version, position, event_id, event_type, data, expected, batch}; ``rejected`` {stream, expected,
 actual}; ``deduplicated`` {stream, event_ids, first_version}; ``recovered`` {position};
 ``snapshot_saved`` {stream, version, state}; ``loaded`` {stream, version, state}; ``projected``
-{position, stream, view}; and client operations ``append`` (invoke value [expected, [event
-ids]], ok value [first version, last version], ok field ``positions``, field ``key`` = stream).
+{position, stream, view}; and client operations ``append`` (invoke and fail value [expected,
+[event ids]], ok value [first version, last version], ok field ``positions``, field ``key`` =
+stream).
 One store per history.
 """
 
@@ -53,6 +59,14 @@ def _expected_text(expected: Any) -> str:
     return "no-stream (0)" if expected == "no-stream" else repr(expected)
 
 
+def _append_ids(ev: dict[str, Any] | None) -> list[Any]:
+    """The event ids of an append operation's value ``[expected, [event ids]]``, if it has one."""
+    value = (ev or {}).get("value")
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[1], list):
+        return [i for i in value[1] if isinstance(i, (str, int))]
+    return []
+
+
 class Stream:
     """One stream of the reconstructed log, with the spec's state after each version."""
 
@@ -74,6 +88,7 @@ class Monitor:
         self.ids: dict[str, int] = {}  # event id -> position
         self.acked: dict[int, dict[str, Any]] = {}  # position -> the ok event acknowledging it
         self.open: dict[Any, dict[str, Any]] = {}  # process -> its open append invoke
+        self.failed: dict[str, dict[str, Any]] = {}  # event id -> the fail answering its append
         self.violation: CheckResult | None = None
         self.seen = 0
 
@@ -121,6 +136,8 @@ class Monitor:
                 self.open[p] = ev
             elif t == "ok":
                 return self.on_ack(ev, self.open.pop(p, None))
+            elif t == "fail":
+                return self.on_failed(ev, self.open.pop(p, None))
             else:
                 self.open.pop(p, None)
         return None
@@ -162,6 +179,17 @@ class Monitor:
                 ev,
                 position=position,
                 last_position=self.last_position,
+            )
+        if event_id is not None and event_id in self.failed:
+            told = self.failed[event_id]
+            return self.fail(
+                "Append Outcome",
+                f"{what}, but {told.get('process')} had been told its append of {event_id!r} "
+                f"failed ({told.get('error') or 'fail'}, event {told.get('index')}): an append "
+                "answered as failed must never take effect.",
+                ev,
+                event_id=event_id,
+                stream=name,
             )
         if event_id is not None and event_id in self.ids:
             first = self.log[self.ids[event_id]]
@@ -273,6 +301,27 @@ class Monitor:
             return None
         entries = self.stream(name).entries
         positions = ev.get("positions") or []
+        last = value[1] if len(value) > 1 else None
+        if ids and last is not None and last != first + len(ids) - 1:
+            return self.fail(
+                "Append Outcome",
+                f"{ev.get('process')} was told its append of {len(ids)} event(s) {ids} to {name} "
+                f"was stored at versions {first}..{last}: one version per event, "
+                f"{first}..{first + len(ids) - 1}, was expected.",
+                ev,
+                stream=name,
+                first_version=first,
+                last_version=last,
+            )
+        if ids and ev.get("positions") is not None and len(positions) != len(ids):
+            return self.fail(
+                "Append Outcome",
+                f"{ev.get('process')} was told its append of {len(ids)} event(s) {ids} to {name} "
+                f"was stored at positions {positions}: one position per event was expected.",
+                ev,
+                stream=name,
+                positions=positions,
+            )
         for i, event_id in enumerate(ids):
             version = first + i
             e = entries[version - 1] if 0 < version <= len(entries) else None
@@ -297,6 +346,29 @@ class Monitor:
                     event_id=event_id,
                 )
             self.acked[e["position"]] = ev
+        return None
+
+    def on_failed(self, ev: dict[str, Any], invoke: dict[str, Any] | None) -> CheckResult | None:
+        """An append answered as failed: none of its events is stored, and none may be later."""
+        ids = _append_ids(ev) or _append_ids(invoke)
+        for event_id in ids:
+            position = self.ids.get(event_id)
+            if position is not None:
+                e = self.log[position]
+                return self.fail(
+                    "Append Outcome",
+                    f"{ev.get('process')} was told its append of {ids} to "
+                    f"{ev.get('key', e['stream'])} failed ({ev.get('error') or 'fail'}), but "
+                    f"{event_id!r} is stored at {e['stream']} version {e['version']}, position "
+                    f"{position}: an append answered as failed must not have taken effect (a "
+                    "retry of a stored append is answered as the first attempt was).",
+                    ev,
+                    event_id=event_id,
+                    stream=e["stream"],
+                    version=e["version"],
+                )
+        for event_id in ids:
+            self.failed[event_id] = ev
         return None
 
     def spec_state(self, name: str, version: int) -> tuple[bool, Any]:
