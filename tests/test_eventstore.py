@@ -406,3 +406,24 @@ def test_a_retry_answered_as_failed_is_found(monkeypatch, tmp_path):
     monkeypatch.setattr(Store, "on_retry", refuse_retry)
     r = explore(system, strategy="random", seed=0, runs=200, out=str(tmp_path), shrink_runs=0)
     assert r.verdict == "violation" and r.violation.property == "Append Outcome", r.summary()
+
+
+def test_a_stale_read_is_found_by_linearizability(monkeypatch, tmp_path):
+    """Reads that miss the stream's newest event: every state a client loads is a true prefix of
+    its stream, so only the stream model, judging the reads the clients saw, sees it."""
+    answer = Store.on_read
+
+    def stale_read(self, ctx, src, m):
+        positions = self.streams.get(m.stream)
+        if positions and len(positions) >= 2:
+            saved, self.streams[m.stream] = positions, positions[:-1]
+            try:
+                answer(self, ctx, src, m)
+            finally:
+                self.streams[m.stream] = saved
+        else:
+            answer(self, ctx, src, m)
+
+    monkeypatch.setattr(Store, "on_read", stale_read)
+    r = explore(system, strategy="random", seed=0, runs=100, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation" and r.violation.property == "linearizability", r.summary()

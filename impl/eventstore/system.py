@@ -108,6 +108,15 @@ def snapshot_replay(world: World) -> CheckResult | None:
     return None
 
 
+def linearizable(world: World) -> CheckResult:
+    """The store's appends and reads, as the clients saw them, against the stream's sequential
+    specification (``models/stream.py``), per stream. A malformed client history (a completion
+    without its invocation) is refused here, which makes it a "well-formed history" violation."""
+    from treadle.checkers.linearizability import check_history
+
+    return check_history(world.history, "stream", timeout=10.0)
+
+
 def _node_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
     if isinstance(node, Store):
         snaps = node.snapshots
@@ -250,6 +259,7 @@ system = System(
     },
     invariants=[store_invariants],
     final_checks=[settled_log_and_projection, snapshot_replay],
+    history_checks=[linearizable],
     sometimes=declared_sometimes("treadle.impl.eventstore.store"),
     coverage=PerNode(_node_summary, _stream_relations),
     settle_steps=200,
