@@ -302,6 +302,129 @@ def test_recovery_truncates_unacknowledged_tail_and_final_check():
     assert stale is not None and stale.property == "Projection Convergence"
 
 
+# ---------------------------------------------------------------------------- Command Decisions
+ACCOUNT_AT_5 = [OPEN, appended(2, "account-A", 2, "e2", expected="no-stream", batch=1)]
+USER = [appended(3, "user-1", 1, "u1", "UserCreated", {"name": "ann"}, expected="no-stream")]
+
+
+def command(type_, f, value, stream="account-A", **fields):
+    return {"type": type_, "process": "c1:cmd", "f": f, "value": value, "stream": stream, **fields}
+
+
+def loaded(version, state, stream="account-A"):
+    return {"type": "loaded", "node": "c1", "stream": stream, "version": version, "state": state}
+
+
+def decided(expected, *events, stream="account-A"):
+    """c1's append invoke with the events (type, data) it decided."""
+    ids = [f"x{i}" for i in range(len(events))]
+    return {
+        "type": "invoke",
+        "process": "c1",
+        "f": "append",
+        "key": stream,
+        "value": [expected, ids],
+        "events": [{"event_id": i, "type": t, "data": d} for i, (t, d) in zip(ids, events)],
+    }
+
+
+def test_command_decisions_pass_on_what_the_specification_decides():
+    events = [
+        *ACCOUNT_AT_5,
+        *USER,
+        command("invoke", "withdraw", 3),
+        loaded(2, 5),
+        decided(2, ("Withdrawn", {"amount": 3})),
+        command("info", "withdraw", 3),
+        command("invoke", "withdraw", 9),
+        loaded(2, 5),
+        command("fail", "withdraw", 9, error="insufficient-funds"),
+        command("invoke", "deposit", 1, stream="account-B"),
+        loaded(0, None, stream="account-B"),
+        decided(
+            "no-stream",
+            ("AccountOpened", {}),
+            ("Deposited", {"amount": 1}),
+            stream="account-B",
+        ),
+        command("fail", "deposit", 1, stream="account-B", error="event-id-reused"),
+        command("invoke", "deactivate", None, stream="user-1"),
+        loaded(1, ["ann", True], stream="user-1"),
+        decided(1, ("UserDeactivated", {}), stream="user-1"),
+        command("ok", "deactivate", [2, 2], stream="user-1"),
+        # a command of a name the specification does not know is not judged
+        command("invoke", "close", None),
+        loaded(2, 5),
+        command("fail", "close", None, error="unknown-command"),
+    ]
+    for n in range(len(events) + 1):
+        assert check_history(events[:n]).ok, n
+
+
+COMMAND_VIOLATIONS = {
+    "withdraw beyond the balance": [
+        command("invoke", "withdraw", 9),
+        loaded(2, 5),
+        decided(2, ("Withdrawn", {"amount": 9})),
+    ],
+    "withdraw refused with funds": [
+        command("invoke", "withdraw", 3),
+        loaded(2, 5),
+        command("fail", "withdraw", 3, error="insufficient-funds"),
+    ],
+    "wrong amount": [
+        command("invoke", "deposit", 3),
+        loaded(2, 5),
+        decided("any", ("Deposited", {"amount": 4})),
+    ],
+    "withdraw under no expected version": [
+        command("invoke", "withdraw", 3),
+        loaded(2, 5),
+        decided("any", ("Withdrawn", {"amount": 3})),
+    ],
+    "deactivate as a rename": [
+        command("invoke", "deactivate", None, stream="user-1"),
+        loaded(1, ["ann", True], stream="user-1"),
+        decided(1, ("UserUpdated", {"name": None}), stream="user-1"),
+    ],
+    "rename refused on an active user": [
+        command("invoke", "rename", "bob", stream="user-1"),
+        loaded(1, ["ann", True], stream="user-1"),
+        command("fail", "rename", "bob", stream="user-1", error="unknown-command rename"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMAND_VIOLATIONS))
+def test_command_decisions_violations(name):
+    result = check_history([*ACCOUNT_AT_5, *USER, *COMMAND_VIOLATIONS[name]])
+    assert result.violated and result.property == "Command Decisions", result
+    assert "specification" in result.message
+
+
+def test_a_decision_after_a_reload_is_judged_on_the_reload():
+    """After a refusal the client reloads: the new decision is judged on the new state."""
+    events = [
+        *ACCOUNT_AT_5,
+        command("invoke", "withdraw", 5),
+        loaded(1, 0),  # a balance of 0 at version 1: the specification refuses
+        decided(1, ("Withdrawn", {"amount": 5})),
+    ]
+    assert check_history(events).property == "Command Decisions"
+    reload = [
+        *ACCOUNT_AT_5,
+        command("invoke", "withdraw", 5),
+        loaded(1, 0),
+        command("fail", "withdraw", 5, error="insufficient-funds"),
+        command("invoke", "withdraw", 5),
+        loaded(1, 0),
+        {"type": "invoke", "process": "c1", "f": "read", "key": "account-A", "value": 2},
+        loaded(2, 5),
+        decided(2, ("Withdrawn", {"amount": 5})),
+    ]
+    assert check_history(reload).ok
+
+
 # ---------------------------------------------------------------------------- the store's WAL
 class FakeCtx:
     def __init__(self, storage):
@@ -427,3 +550,20 @@ def test_a_stale_read_is_found_by_linearizability(monkeypatch, tmp_path):
     monkeypatch.setattr(Store, "on_read", stale_read)
     r = explore(system, strategy="random", seed=0, runs=100, out=str(tmp_path), shrink_runs=0)
     assert r.verdict == "violation" and r.violation.property == "linearizability", r.summary()
+
+
+def test_a_wrong_decision_is_found(monkeypatch, tmp_path):
+    """A decide step that refuses a withdrawal of the whole balance: the log stays valid (no
+    balance goes negative), only Command Decisions sees the refusal."""
+    from treadle.impl.eventstore import aggregates
+
+    decide = aggregates.decide
+
+    def strict(stream, state, version, command, args):
+        if command == "withdraw" and state is not None and state == args:
+            return "insufficient-funds"
+        return decide(stream, state, version, command, args)
+
+    monkeypatch.setattr(aggregates, "decide", strict)
+    r = explore(system, strategy="random", seed=0, runs=200, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation" and r.violation.property == "Command Decisions", r.summary()

@@ -26,6 +26,9 @@ stops at the first broken property:
   global position.
 * **Balance Never Negative** and **Aggregate Invariants**: the domain rules hold in every state
   the log implies (see :mod:`checkers.eventstore.domain`).
+* **Command Decisions**: every command appends what the specification decides from the state
+  its client loaded, or is refused where the specification refuses
+  (:mod:`checkers.eventstore.commands`).
 
 The events it reads (the schema, documented in docs/eventstore.md): ``appended`` {stream,
 version, position, event_id, event_type, data, expected, batch}; ``rejected`` {stream, expected,
@@ -41,6 +44,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from treadle.checkers.eventstore.commands import PROPERTY as COMMAND_DECISIONS
+from treadle.checkers.eventstore.commands import Commands
 from treadle.checkers.eventstore.domain import KNOWN_TYPES, apply, norm
 from treadle.checkers.result import CheckResult
 
@@ -89,6 +94,7 @@ class Monitor:
         self.acked: dict[int, dict[str, Any]] = {}  # position -> the ok event acknowledging it
         self.open: dict[Any, dict[str, Any]] = {}  # process -> its open append invoke
         self.failed: dict[str, dict[str, Any]] = {}  # event id -> the fail answering its append
+        self.commands = Commands()
         self.violation: CheckResult | None = None
         self.seen = 0
 
@@ -115,6 +121,15 @@ class Monitor:
         return self.violation
 
     def feed(self, ev: dict[str, Any]) -> CheckResult | None:
+        bad = self.feed_store(ev)
+        if bad is None:
+            found = self.commands.feed(ev)
+            if found is not None:
+                message, details = found
+                return self.fail(COMMAND_DECISIONS, message, ev, **details)
+        return bad
+
+    def feed_store(self, ev: dict[str, Any]) -> CheckResult | None:
         t = ev.get("type")
         if t == "appended":
             return self.on_appended(ev)

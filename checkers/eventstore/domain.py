@@ -50,6 +50,41 @@ def apply(state: Any, type_: str, data: dict[str, Any]) -> tuple[Any, str | None
     return state, None
 
 
+#: the commands of the aggregates and the kind of stream each runs on
+COMMANDS = {"deposit": "account", "withdraw": "account", "rename": "user", "deactivate": "user"}
+
+
+def decide(command: str, arg: Any, state: Any, version: int) -> tuple[list[Any], Any] | None:
+    """What ``command`` must do to an aggregate in ``state`` at ``version`` (docs/eventstore.md):
+    the events to append as ``[type, data]`` pairs with the expected version to append them
+    under, or None: the command is refused without an append.
+
+    deposit opens the account first when it is not open (two events, expected "no-stream"),
+    else deposits under "any" (deposits commute); withdraw is refused on an account that is not
+    open or whose balance is below the amount; rename creates the user when there is none
+    ("no-stream") and is refused on a deactivated user; deactivate is refused on a missing or
+    deactivated user. Every other decision expects the version it was decided at."""
+    if command == "deposit":
+        if state is None:
+            return [["AccountOpened", {}], ["Deposited", {"amount": arg}]], "no-stream"
+        return [["Deposited", {"amount": arg}]], "any"
+    if command == "withdraw":
+        if state is None or state < arg:
+            return None
+        return [["Withdrawn", {"amount": arg}]], version
+    if command == "rename":
+        if state is None:
+            return [["UserCreated", {"name": arg}]], "no-stream"
+        if not state[1]:
+            return None
+        return [["UserUpdated", {"name": arg}]], version
+    if command == "deactivate":
+        if state is None or not state[1]:
+            return None
+        return [["UserDeactivated", {}]], version
+    raise ValueError(f"unknown command {command!r}")
+
+
 def norm(value: Any) -> Any:
     """JSON shape: tuples become lists (a live history holds tuples, a saved one lists)."""
     if isinstance(value, tuple | list):
