@@ -567,3 +567,54 @@ def test_a_wrong_decision_is_found(monkeypatch, tmp_path):
     monkeypatch.setattr(aggregates, "decide", strict)
     r = explore(system, strategy="random", seed=0, runs=200, out=str(tmp_path), shrink_runs=0)
     assert r.verdict == "violation" and r.violation.property == "Command Decisions", r.summary()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        appended(2, "account-A", 2, "e2", data={"amount": None}),
+        appended(2, "account-A", "2", "e2"),
+        {**appended(2, "account-A", 2, "e2"), "data": [5]},
+        {**op("ok", {"first": 2}), "positions": [2]},
+        {**op("ok", [2, 2]), "positions": "2"},
+    ],
+    ids=["amount null", "version a string", "data a list", "ok value a dict", "positions"],
+)
+def test_an_event_the_checks_cannot_read_is_refused_naming_it(event, tmp_path):
+    """Not a TypeError from deep inside (a harness error in an exploration): a MalformedEvent
+    naming the event, which ``treadle check`` reports at the file's line with exit 2."""
+    from treadle.errors import MalformedEvent
+
+    events = [OPEN, op("invoke", ["any", ["e2"]]), event]
+    with pytest.raises(MalformedEvent) as refused:
+        check_history(events)
+    assert refused.value.position == 2
+    path = tmp_path / "bad.jsonl"
+    write_jsonl(str(path), events)
+    cli = subprocess.run(
+        [sys.executable, "-m", "treadle.cli", "check", str(path), "--model", "eventstore"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert cli.returncode == 2, cli.stdout + cli.stderr
+    assert cli.stderr.strip().count("\n") == 0 and f"{path}:3" in cli.stderr, cli.stderr
+
+
+def test_a_store_recording_an_unreadable_event_is_a_counterexample(monkeypatch, tmp_path):
+    """An exploration whose nodes record an event the checks cannot read gets a saved
+    "well-formed history" violation, not a harness error (two mutants of decide recorded a
+    Deposited without an amount, and the monitor raised TypeError)."""
+    from treadle.impl.eventstore.messages import NewEvent
+
+    write = Store.write
+
+    def no_amount(self, ctx, src, m, first_version):
+        events = tuple(NewEvent(e.event_id, e.type, (("amount", None),)) for e in m.events)
+        if any(e.type == "Deposited" for e in m.events):
+            m = dataclasses.replace(m, events=events)
+        write(self, ctx, src, m, first_version)
+
+    monkeypatch.setattr(Store, "write", no_amount)
+    r = explore(system, strategy="random", seed=0, runs=20, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation" and r.violation.property == "well-formed history", r.summary()

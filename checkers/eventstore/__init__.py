@@ -42,12 +42,15 @@ One store per history.
 
 from __future__ import annotations
 
+from math import inf
 from typing import Any
 
 from treadle.checkers.eventstore.commands import PROPERTY as COMMAND_DECISIONS
 from treadle.checkers.eventstore.commands import Commands
 from treadle.checkers.eventstore.domain import KNOWN_TYPES, apply, norm
 from treadle.checkers.result import CheckResult
+
+from treadle.errors import MalformedEvent
 
 __all__ = ["Monitor", "check_history", "check_final"]
 
@@ -62,6 +65,14 @@ def expected_matches(expected: Any, current: int) -> bool:
 
 def _expected_text(expected: Any) -> str:
     return "no-stream (0)" if expected == "no-stream" else repr(expected)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return (_integer(value) or isinstance(value, float)) and value == value and abs(value) != inf
 
 
 def _append_ids(ev: dict[str, Any] | None) -> list[Any]:
@@ -157,8 +168,24 @@ class Monitor:
                 self.open.pop(p, None)
         return None
 
+    def malformed(self, ev: dict[str, Any], problem: str) -> MalformedEvent:
+        """An event these checks cannot read: refused, naming it (``treadle check``: exit 2 at
+        its line; an exploration: a "well-formed history" violation, since the nodes wrote it)."""
+        return MalformedEvent(
+            self.seen - 1, f"event {ev.get('index', self.seen - 1)} ({ev.get('type')}): {problem}"
+        )
+
     def on_appended(self, ev: dict[str, Any]) -> CheckResult | None:
-        name, version, position = ev["stream"], ev["version"], ev["position"]
+        name, version, position = ev.get("stream"), ev.get("version"), ev.get("position")
+        if not isinstance(name, str) or not _integer(version) or not _integer(position):
+            raise self.malformed(ev, "needs a stream name and an integer version and position")
+        data = ev.get("data") or {}
+        if not isinstance(data, dict):
+            raise self.malformed(ev, f"data must be an object, not {data!r}")
+        if ev.get("event_type") in ("Deposited", "Withdrawn") and not _number(data.get("amount")):
+            raise self.malformed(
+                ev, f"{ev.get('event_type')} needs a numeric amount, not {data.get('amount')!r}"
+            )
         event_id = ev.get("event_id")
         s = self.stream(name)
         current = len(s.entries)
@@ -309,9 +336,22 @@ class Monitor:
 
     def on_ack(self, ev: dict[str, Any], invoke: dict[str, Any] | None) -> CheckResult | None:
         value = ev.get("value") or [None, None]
+        if (
+            not isinstance(value, list | tuple)
+            or not 1 <= len(value) <= 2
+            or not all(v is None or _integer(v) for v in value)
+        ):
+            raise self.malformed(
+                ev, f"an append's ok value is [first, last] version, not {value!r}"
+            )
+        positions = ev.get("positions")
+        if positions is not None and (
+            not isinstance(positions, list | tuple) or not all(_integer(p) for p in positions)
+        ):
+            raise self.malformed(ev, f"positions must be a list of integers, not {positions!r}")
         first = value[0]
         name = ev.get("key") if ev.get("key") is not None else (invoke or {}).get("key")
-        ids = list(invoke["value"][1]) if invoke and isinstance(invoke.get("value"), list) else []
+        ids = _append_ids(invoke)
         if name is None or first is None:
             return None
         entries = self.stream(name).entries
