@@ -618,3 +618,69 @@ def test_a_store_recording_an_unreadable_event_is_a_counterexample(monkeypatch, 
     monkeypatch.setattr(Store, "write", no_amount)
     r = explore(system, strategy="random", seed=0, runs=20, out=str(tmp_path), shrink_runs=0)
     assert r.verdict == "violation" and r.violation.property == "well-formed history", r.summary()
+
+
+# ---------------------------------------------------------------------------- the quiet tail
+def test_the_quiet_tail_runs_every_clients_commands_and_judges_them():
+    r = _history(seed=2)
+    assert r.violation is None
+    w = r.world
+    tail = [e for e in w.history if e.get("time", 0) > w.settled_at]
+    done = [e for e in tail if e.get("process", "").endswith(":cmd") and e["type"] != "invoke"]
+    assert {e["process"] for e in done} == {"c1:cmd", "c2:cmd", "c3:cmd"}
+    assert all(n.command is None and n.ops_left == 0 for n in map(w.nodes.get, w.client_ids))
+
+
+def test_a_store_that_never_answers_reads_makes_no_progress(monkeypatch, tmp_path):
+    """Every command fails "unavailable": no safety property breaks (nothing is appended at
+    all), so only the progress check sees it."""
+    monkeypatch.setattr(Store, "on_read", lambda self, ctx, src, m: None)
+    r = explore(system, strategy="random", seed=0, runs=20, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation", r.summary()
+    assert r.violation.property == "Progress after faults stop"
+    assert "given up on" in r.violation.message
+
+
+def test_a_client_that_stops_working_makes_no_progress(monkeypatch, tmp_path):
+    """A client that never starts another command after its first: its tail command is never
+    run."""
+    from treadle.impl.eventstore.client import Client
+
+    pause = Client.pause
+
+    def once(self, ctx):
+        if self.command is None and self.req == 0:
+            pause(self, ctx)
+
+    monkeypatch.setattr(Client, "pause", once)
+    r = explore(system, strategy="random", seed=0, runs=20, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation", r.summary()
+    assert r.violation.property == "Progress after faults stop"
+    assert "never started" in r.violation.message
+
+
+def _req(type_, time, process="c1", f="read"):
+    return {"type": type_, "process": process, "f": f, "key": "account-A", "time": time}
+
+
+@pytest.mark.parametrize(
+    "history, work, verdict",
+    [
+        ([_req("invoke", 101), _req("ok", 105)], {}, None),
+        # sent before the faults stopped: it may have been lost, a late answer is fine
+        ([_req("invoke", 90), _req("ok", 160)], {}, None),
+        ([_req("invoke", 101), _req("info", 161)], {}, "given up on"),
+        ([_req("invoke", 101), _req("fail", 122, f="append")], {}, "answered after 21"),
+        ([], {"c1": ("withdraw", "account-A", 0)}, "still open"),
+        ([], {"c1": (None, None, 2)}, "never started"),
+        ([], {"c1": (None, None, 0)}, None),
+    ],
+)
+def test_progress_check_on_hand_written_tails(history, work, verdict):
+    from treadle.checkers.eventstore.progress import check_progress
+
+    r = check_progress(history, 100, 400, 20, work, 300)
+    if verdict is None:
+        assert r is None
+    else:
+        assert r is not None and r.property == "Progress after faults stop" and verdict in r.message

@@ -227,6 +227,12 @@ class Client(Node):
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "think":
             self.start_command(ctx)
+        elif name == "tail":
+            # the binding's quiet tail: the faults stopped; more commands, which the store
+            # must serve without a timeout (the progress check)
+            self.ops_left += int(ctx.config["tail_commands"])
+            if self.command is None and not ctx.timer_pending("think"):
+                self.pause(ctx)
         elif name == "timeout" and self.op is not None:
             op = self.op
             if self.tries <= self.retries:

@@ -7,6 +7,7 @@ from typing import Any
 
 from treadle.checkers.eventstore import Monitor, check_final
 from treadle.checkers.eventstore.domain import norm
+from treadle.checkers.eventstore.progress import check_progress, command_bound
 from treadle.checkers.result import CheckResult
 from treadle.impl.eventstore import aggregates
 from treadle.impl.eventstore.client import Client
@@ -19,6 +20,8 @@ from treadle.system import Cluster, System
 from treadle.world import World
 
 STORE, PROJECTOR = "n1", "p1"
+#: fault-free steps after a run before the final checks (then the tail commands, if any)
+SETTLE_STEPS = 200
 
 
 def streams(config: dict[str, Any]) -> tuple[str, ...]:
@@ -115,6 +118,77 @@ def linearizable(world: World) -> CheckResult:
     from treadle.checkers.linearizability import check_history
 
     return check_history(world.history, "stream", timeout=10.0)
+
+
+# ---------------------------------------------------------------------------- the quiet tail
+# per world: the tick by which the tail's work must be done, and whether the tail was cut short
+# by its step budget before that (then it is not judged)
+_tails: weakref.WeakKeyDictionary[World, tuple[int, bool]] = weakref.WeakKeyDictionary()
+
+
+def _clients(world: World) -> list[tuple[str, Client]]:
+    nodes = ((c, world.nodes.get(c)) for c in world.client_ids)
+    return [(c, n) for c, n in nodes if isinstance(n, Client)]
+
+
+def _done(world: World) -> bool:
+    return all(n.command is None and n.ops_left <= 0 for _, n in _clients(world))
+
+
+def quiet_tail(world: World) -> None:
+    """Settle (``SETTLE_STEPS`` fault-free steps); with ``tail_commands``, give each client that
+    many more commands once the faults stop, and run on until every client is done or the
+    bound passes (the projector polls forever: the tail ends by time or when done). Scripted
+    workloads (exhaustive runs) and clients without a timeout get no tail."""
+    config = world.config
+    if (
+        int(config["tail_commands"]) <= 0
+        or int(config["client_timeout"]) <= 0
+        or str(config["script"]).strip()
+    ):
+        world.settle(SETTLE_STEPS)
+        return
+
+    def more_work(w: World) -> None:
+        left = max((n.ops_left + (n.command is not None) for _, n in _clients(w)), default=0)
+        commands = left + int(w.config["tail_commands"])
+        _tails[w] = (w.now + commands * command_bound(w.config), False)
+        for cid, _ in _clients(w):
+            w.set_timer(cid, "tail", 1)
+
+    world.settle(SETTLE_STEPS, on_quiet=more_work)
+    deadline, _ = _tails[world]
+    budget = 50 * (deadline - world.now) + 1000  # a safety bound
+    while world.now < deadline and not _done(world):
+        if budget <= 0:
+            _tails[world] = (deadline, True)
+            break
+        if not world.step():
+            break  # nothing can happen any more
+        budget -= 1
+
+
+def progress(world: World) -> CheckResult | None:
+    """Progress after faults stop (None when the run had no tail, or it was cut short)."""
+    tail = _tails.get(world)
+    if tail is None or tail[1] or world.settled_at is None:
+        return None
+    work = {
+        cid: (
+            n.command[1] if n.command else None,
+            n.command[0] if n.command else None,
+            n.ops_left,
+        )
+        for cid, n in _clients(world)
+    }
+    return check_progress(
+        world.history,
+        world.settled_at,
+        world.now,
+        int(world.config["client_timeout"]),
+        work,
+        command_bound(world.config),
+    )
 
 
 def _node_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
@@ -237,6 +311,14 @@ system = System(
         integer("group_commit_delay", 2, "ticks the store gathers appends before a flush", 1),
         integer("poll_interval", 10, "ticks between the projector's polls", minimum=1),
         integer("poll_limit", 0, "the projector's polls, 0 = unbounded"),
+        # traces saved before the key existed had no tail commands (legacy 0): they replay as
+        # they were recorded
+        integer(
+            "tail_commands",
+            1,
+            "commands per client once the faults stop, judged for progress, 0 = none",
+            legacy=0,
+        ),
     ],
     config_rules=[
         Rule(
@@ -258,11 +340,12 @@ system = System(
         "heal_rate": 0.05,
     },
     invariants=[store_invariants],
-    final_checks=[settled_log_and_projection, snapshot_replay],
+    final_checks=[settled_log_and_projection, snapshot_replay, progress],
     history_checks=[linearizable],
     sometimes=declared_sometimes("treadle.impl.eventstore.store"),
     coverage=PerNode(_node_summary, _stream_relations),
-    settle_steps=200,
+    settle_steps=SETTLE_STEPS,
+    settle=quiet_tail,
     steps=300,
     # the shrinker may try fewer clients, operations, accounts and users
     shrink_config={"clients": 1, "ops_per_client": 1, "accounts": 1, "users": 0},
@@ -282,6 +365,7 @@ system = System(
         "snapshot_every": 2,
         "max_amount": 1,
         "poll_limit": 1,
+        "tail_commands": 0,
         "crash_rate": 0.01,
         "max_crashes": 1,
         "drop_rate": 0.0,
