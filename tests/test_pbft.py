@@ -8,7 +8,7 @@ import os
 import pytest
 from treadle.checkers.pbft import check_history, check_liveness
 from treadle.checkers.pbft.proofs import concrete, run, symbolic
-from treadle.impl.pbft.node import BYZANTINE_MODES
+from treadle.impl.pbft.byzantine import BYZANTINE_MODES
 from treadle.impl.pbft.system import system
 
 from treadle.runner import explore, replay, run_once
@@ -161,11 +161,11 @@ def test_f_plus_one_byzantine_breaks_agreement(tmp_path):
 # (seed of the first failing run, property) when `treadle explore pbft --bug X` starts from seed 0
 # with the default strategy; view-change-drops-prepared also breaks Agreement, later
 BUGS = {
-    "weak-quorum": (2, "Agreement"),
-    "no-digest-check": (2, "Agreement"),
-    "accept-any-view": (0, "Agreement"),
-    "view-change-drops-prepared": (12, "Liveness"),
-    "client-accepts-f-replies": (0, "Result Validity"),
+    "weak-quorum": (3, "Agreement"),
+    "no-digest-check": (17, "Agreement"),
+    "accept-any-view": (3, "Agreement"),
+    "view-change-drops-prepared": (9, "Liveness"),
+    "client-accepts-f-replies": (0, "Reply Certificate"),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from treadle.impl.pbft.node import BYZANTINE_MODES
+from treadle.impl.pbft.byzantine import BYZANTINE_MODES
 
 from treadle.config import Rule, choice, flag, integer
 

@@ -52,15 +52,6 @@ from treadle.impl.pbft.messages import (
 
 from treadle.node import Context, Node
 
-BYZANTINE_MODES = (
-    "silent",
-    "equivocate",
-    "conflicting",
-    "replay",
-    "wrong-digest",
-    "wrong-result",
-)
-
 
 class Replica(Node):
     """A correct PBFT replica."""
@@ -342,6 +333,10 @@ class Replica(Node):
         if not self.view_ok(pp.view, ctx):
             return
         if pp.sender != self.primary(ctx, pp.view) or pp.sender == ctx.id:
+            ctx.sometimes(
+                "pbft: a backup ignores a pre-prepare from a replica that is not the primary",
+                pp.sender != self.primary(ctx, pp.view),
+            )
             return
         if not self.in_window(pp.seq):
             return
@@ -805,6 +800,10 @@ class Replica(Node):
                 self.send(ctx, vc.sender, nv)
             return
         if not self.valid_view_change(ctx, vc):
+            # a faulty replica's false claims: a checkpoint it cannot prove, a prepared
+            # certificate without 2f prepares from backups or whose pre-prepare is not the
+            # primary's, a request that does not match its digest
+            ctx.sometimes("pbft: a replica refuses a view change it cannot verify")
             return
         self.log_view_change(ctx, vc)
         # liveness rule: f+1 view changes for higher views make us join the smallest of them
@@ -862,6 +861,10 @@ class Replica(Node):
         if nv.view < self.view or (nv.view == self.view and not self.in_view_change):
             return
         if nv.sender != self.primary(ctx, nv.view) or nv.sender == ctx.id:
+            ctx.sometimes(
+                "pbft: a replica ignores a new view from a replica that is not its primary",
+                nv.sender != self.primary(ctx, nv.view),
+            )
             return
         senders = {vc.sender for vc in nv.view_changes if vc.view == nv.view}
         if len(senders) < self.quorum or len(senders) != len(nv.view_changes):
@@ -926,128 +929,6 @@ class Replica(Node):
         self.start_request_timer(ctx)
         if self.pending:
             self.want_status(ctx)
-
-
-class ByzantineReplica(Replica):
-    """A faulty replica: it runs the protocol and lies in the configured way, always under its
-    own identity (it cannot sign as another replica or a client)."""
-
-    byzantine = True
-
-    def on_start(self, ctx: Context) -> None:
-        mode = ctx.storage.get("mode")
-        if mode is None:
-            mode = ctx.config["byzantine_mode"]
-            if mode == "mix":
-                mode = ctx.random.choice(BYZANTINE_MODES)
-            if mode not in BYZANTINE_MODES:
-                raise ValueError(f"unknown byzantine_mode {mode!r}")
-            ctx.storage.put("mode", mode)
-        self.mode = mode
-        self.seen: list[Any] = []
-        ctx.record("byzantine", mode=mode)
-        super().on_start(ctx)
-
-    def state(self) -> Any:
-        return (self.mode, super().state())
-
-    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
-        if self.mode == "silent":
-            return
-        if self.mode == "wrong-result" and type(msg) is Request and src == msg.client:
-            # answer at once with a made-up result, before anything is ordered
-            guess = 1 + ctx.random.randint(0, self.applied + 2)
-            ctx.send(src, Reply(self.view, msg.timestamp, msg.client, guess, ctx.id))
-        if self.mode == "replay":
-            records = msg.records if isinstance(msg, Bundle) else (msg,)
-            for rec in records:
-                if type(rec) in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView):
-                    self.seen.append(rec)
-            del self.seen[:-40]
-            if self.seen and ctx.random.randint(0, 2) == 0:
-                old = ctx.random.choice(self.seen)
-                ctx.send(ctx.random.choice(ctx.peers), old)
-        super().on_message(ctx, src, msg)
-        if self.mode in ("equivocate", "conflicting"):
-            self.echo(ctx, src, msg)
-        if self.mode == "equivocate":
-            self.propose_ahead(ctx, msg)
-
-    def on_timer(self, ctx: Context, name: str) -> None:
-        if self.mode == "silent":
-            return
-        super().on_timer(ctx, name)
-
-    def echo(self, ctx: Context, src: str, msg: Any) -> None:
-        """Agree with everyone: prepare and commit whatever digest each replica prepared."""
-        records = msg.records if isinstance(msg, Bundle) else (msg,)
-        for rec in records:
-            if type(rec) is Prepare and rec.sender == src:
-                ctx.send(src, Prepare(rec.view, rec.seq, rec.digest, ctx.id))
-                ctx.send(src, Commit(rec.view, rec.seq, rec.digest, ctx.id))
-            elif type(rec) is Commit and rec.sender == src:
-                ctx.send(src, Commit(rec.view, rec.seq, rec.digest, ctx.id))
-
-    def propose_ahead(self, ctx: Context, msg: Any) -> None:
-        """Seeing another primary's pre-prepare, propose something else for the same number in
-        the next view this replica leads (correct replicas ignore a view they are not in)."""
-        records = msg.records if isinstance(msg, Bundle) else (msg,)
-        for rec in records:
-            if type(rec) is not PrePrepare or rec.sender == ctx.id:
-                continue
-            view = rec.view + 1
-            while self.primary(ctx, view) != ctx.id:
-                view += 1
-            d2, req2 = self.other_digest(ctx, rec.digest)
-            alt = PrePrepare(view, rec.seq, d2, ctx.id)
-            self.multicast(ctx, Bundle((alt, req2)) if req2 is not None else alt)
-
-    def other_digest(self, ctx: Context, digest: str) -> tuple[str, Request | None]:
-        """Another request this replica knows (it cannot make one up), or the null request."""
-        options = sorted(d for d in self.requests if d != digest)
-        if not options or ctx.random.randint(0, 2) == 0:
-            return NULL, None
-        d = ctx.random.choice(options)
-        return d, self.requests[d]
-
-    def send_pre_prepare(self, ctx: Context, pp: PrePrepare, req: Request | None) -> None:
-        if self.mode == "equivocate":
-            # two pre-prepares for one (view, seq): one per half of the replicas (Twins)
-            d2, req2 = self.other_digest(ctx, pp.digest)
-            alt = PrePrepare(pp.view, pp.seq, d2, ctx.id)
-            for dst in ctx.peers:
-                if ctx.random.randint(0, 1):
-                    ctx.send(dst, Bundle((alt, req2)) if req2 is not None else alt)
-                else:
-                    ctx.send(dst, Bundle((pp, req)) if req is not None else pp)
-        elif self.mode == "wrong-digest":
-            # the digest of one request with the body of another
-            d2, req2 = self.other_digest(ctx, pp.digest)
-            for dst in ctx.peers:
-                if req2 is not None and ctx.random.randint(0, 1):
-                    ctx.send(dst, Bundle((pp, req2)))
-                elif ctx.random.randint(0, 1):
-                    ctx.send(dst, Bundle((PrePrepare(pp.view, pp.seq, d2, ctx.id), req)))
-                else:
-                    ctx.send(dst, Bundle((pp, req)) if req is not None else pp)
-        else:
-            super().send_pre_prepare(ctx, pp, req)
-
-    def reply(self, ctx: Context, reply: Reply) -> None:
-        if self.mode == "wrong-result":
-            # signed by itself, so allowed: a result off by one (clients need f+1 matching)
-            reply = Reply(reply.view, reply.timestamp, reply.client, reply.result + 1, ctx.id)
-        super().reply(ctx, reply)
-
-    def multicast(self, ctx: Context, msg: Any) -> None:
-        if self.mode in ("conflicting", "wrong-digest") and type(msg) in (Prepare, Commit):
-            for dst in ctx.peers:
-                d = msg.digest
-                if ctx.random.randint(0, 1):
-                    d, _ = self.other_digest(ctx, d)
-                ctx.send(dst, type(msg)(msg.view, msg.seq, d, ctx.id))
-            return
-        super().multicast(ctx, msg)
 
 
 class Client(Node):

@@ -8,7 +8,8 @@ from typing import Any
 from treadle.checkers.pbft import check_liveness, safety_invariant
 from treadle.checkers.pbft.clients import client_check
 from treadle.checkers.result import CheckResult
-from treadle.impl.pbft.node import BYZANTINE_MODES, ByzantineReplica, Client, Replica
+from treadle.impl.pbft.byzantine import BYZANTINE_MODES, ByzantineReplica
+from treadle.impl.pbft.node import Client, Replica
 
 from treadle.coverage import PerNode, declared_sometimes
 from treadle.system import Cluster, System
