@@ -166,6 +166,7 @@ BUGS = {
     "accept-any-view": (3, "Agreement"),
     "view-change-drops-prepared": (9, "Liveness"),
     "client-accepts-f-replies": (0, "Reply Certificate"),
+    "accept-pre-prepare-from-backup": (15, "Liveness"),
 }
 
 

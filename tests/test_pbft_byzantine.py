@@ -213,3 +213,23 @@ def test_new_modes_are_tolerated_and_deterministic(mode):
     assert res.runs == 40
     a, b = _run(7, mode), _run(7, mode)
     assert a.history == b.history and a.world.sent == b.world.sent
+
+
+# ------------------------------------------------------------------ what the new mode catches
+def test_a_backup_accepting_pre_prepares_from_any_replica_is_caught():
+    """The seeded bug is the mutant that deleted the non-primary check: the usurper orders a
+    request as a backup, the replicas that followed it execute it, and their view changes carry
+    a certificate whose pre-prepare is not a primary's, which nobody accepts: the view change
+    stalls (before the usurp mode it survived 5,000 runs of the default exploration)."""
+    bug = "accept-pre-prepare-from-backup"
+    res = explore(system, bug=bug, runs=40, seed=0, out=None, shrink_time=0)
+    assert res.verdict == "violation", res.summary()
+    assert res.violation.property == "Liveness"
+    res = explore(
+        system, bug=bug, runs=5, seed=0, config={"byzantine_mode": "usurp"}, out=None,
+        shrink_time=0,
+    )  # fmt: skip
+    assert res.verdict == "violation", res.summary()
+    # the same runs without the bug are clean: what fails is the weakened check
+    clean = explore(system, runs=res.runs, seed=0, config={"byzantine_mode": "usurp"}, out=None)
+    assert clean.verdict == "ok", clean.summary()

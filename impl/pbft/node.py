@@ -333,11 +333,15 @@ class Replica(Node):
         if not self.view_ok(pp.view, ctx):
             return
         if pp.sender != self.primary(ctx, pp.view) or pp.sender == ctx.id:
-            ctx.sometimes(
-                "pbft: a backup ignores a pre-prepare from a replica that is not the primary",
-                pp.sender != self.primary(ctx, pp.view),
-            )
-            return
+            # the seeded bug takes a pre-prepare from any other replica: a faulty backup may
+            # then order requests itself (its own prepare counts too, so 2f matching prepares
+            # may come from one correct replica and the faulty one)
+            if ctx.bug != "accept-pre-prepare-from-backup" or pp.sender == ctx.id:
+                ctx.sometimes(
+                    "pbft: a backup ignores a pre-prepare from a replica that is not the primary",
+                    pp.sender != self.primary(ctx, pp.view),
+                )
+                return
         if not self.in_window(pp.seq):
             return
         if pp.digest != NULL:

@@ -138,6 +138,10 @@ system = System(
         "accept-any-view": "replicas accept pre-prepares, prepares and commits of any view, also "
         "during a view change: an old view keeps deciding after its replicas reported what they "
         "prepared (breaks Agreement)",
+        "accept-pre-prepare-from-backup": "a backup accepts a pre-prepare from any other "
+        "replica, not only from the primary of its view: a faulty backup orders requests "
+        "itself, and the view changes of the replicas that followed it carry certificates no "
+        "one accepts (breaks Liveness)",
         "client-accepts-f-replies": "a client accepts f matching replies instead of f+1: one "
         "faulty replica can make it accept a result it made up (breaks Result Validity, which "
         "only the client-side check sees)",
