@@ -318,3 +318,46 @@ def test_the_breaker_must_hear_what_each_attempt_experienced():
 def test_the_mesh_tolerates_duplicated_messages(dup):
     r = explore(system, seed=3, runs=40, config={"duplicate_rate": dup}, out=None)
     assert r.verdict == "ok", r.summary()
+
+
+def test_attempt_limit_checker():
+    """No request is tried more than max_attempts times: no retry names a later attempt, no
+    request is dispatched more often (counted, whatever attempt numbers the events claim)."""
+
+    def dispatch(t, attempt):
+        return {"type": "dispatch", "time": t, "node": "p1", "request": "r", "attempt": attempt,
+                "instance": "b-1"}  # fmt: skip
+
+    def retry(t, attempt):
+        return {"type": "retry", "time": t, "node": "p1", "request": "r", "attempt": attempt}
+
+    within = [proxy_config(max_attempts=2), invoke(0, "r"), dispatch(1, 1), retry(3, 2),
+              dispatch(5, 2)]  # fmt: skip
+    assert mc.check_history(within).verdict == "ok"
+    r = mc.check_history([*within, retry(7, 3)])
+    assert r.violated and r.property == mc.LIMIT and "attempt 3" in r.message
+    r = mc.check_history([*within, dispatch(7, 2)])  # a third dispatch, numbered 2
+    assert r.violated and r.property == mc.LIMIT
+    # without max_attempts in its proxy's config there is nothing to judge
+    unbounded = [proxy_config(), invoke(0, "r"), dispatch(1, 1), retry(3, 5), dispatch(5, 5)]
+    assert mc.check_history(unbounded).verdict == "ok"
+
+
+def test_a_proxy_trying_once_too_often_is_found(monkeypatch, tmp_path):
+    """A proxy whose attempt count is off by one (it retries max_attempts + 1 times): only the
+    Attempt Limit sees it (the retry budget still holds)."""
+    from treadle.impl.mesh.node import Proxy
+
+    retry = Proxy.maybe_retry
+
+    def once_more(self, ctx, req, why):
+        limit = ctx.config["max_attempts"]
+        ctx.config["max_attempts"] = limit + 1  # for this decision only
+        try:
+            retry(self, ctx, req, why)
+        finally:
+            ctx.config["max_attempts"] = limit
+
+    monkeypatch.setattr(Proxy, "maybe_retry", once_more)
+    r = explore(system, strategy="random", seed=0, runs=100, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation" and r.violation.property == mc.LIMIT, r.summary()

@@ -15,6 +15,9 @@
   attempt a request retries after (an error reply or a timeout) is a failure, and the attempt
   that answers a request with success is a success. (Conformance replays the outcomes the
   breaker was told; this checks it was told what happened.)
+* **Attempt Limit**: no request is tried more than ``max_attempts`` times (the proxy's
+  ``proxy-config``): no retry or dispatch names a later attempt, and no request is dispatched
+  more often.
 * **Weighted Routing**: for each route (a path and its weights), the number of requests sent to
   each upstream is consistent with a binomial distribution of the configured weight: the exact
   two-sided binomial test must not reject at ``ALPHA`` (a correct router fails this check with
@@ -49,6 +52,7 @@ BUDGET = "Retry Budget"
 TIMEOUT = "Request Timeout"
 WEIGHTS = "Weighted Routing"
 ATTEMPTS = "Breaker Sees Every Attempt"
+LIMIT = "Attempt Limit"
 
 #: false-alarm probability of the weighted-routing test, per upstream and run
 ALPHA = 1e-9
@@ -74,6 +78,7 @@ class MeshMonitor:
         self.told: dict[tuple[Any, Any], str] = {}
         self.told_at: dict[tuple[Any, Any], int] = {}
         self.last_call: dict[tuple[Any, Any], str] = {}  # (node, request) -> its latest call
+        self.dispatched: dict[tuple[Any, Any], int] = {}  # (node, request) -> dispatches
 
     def feed(self, ev: dict[str, Any]) -> CheckResult | None:
         if self.violation is not None:
@@ -82,9 +87,9 @@ class MeshMonitor:
         now = ev.get("time", self.now)
         self.now = now
         if t == "dispatch":
-            return self._dispatch(ev, now) or self._attempt_sent(ev, now)
+            return self._limit(ev, now) or self._dispatch(ev, now) or self._attempt_sent(ev, now)
         if t == "retry":
-            return self._attempt_retried(ev, now) or self._retry(ev, now)
+            return self._limit(ev, now) or self._attempt_retried(ev, now) or self._retry(ev, now)
         if t in ("invoke", "ok", "fail", "info") and ev.get("f") == "request":
             return self._attempt_ended(ev, t, now) or self._client(ev, t, now)
         if t == "breaker-call":
@@ -136,6 +141,26 @@ class MeshMonitor:
     def _set(self, prop: str, message: str, **details: Any) -> CheckResult:
         self.violation = CheckResult.violation(prop, message, **details)
         return self.violation
+
+    def _limit(self, ev: dict[str, Any], now: int) -> CheckResult | None:
+        """Attempt Limit, at a retry or a dispatch."""
+        node, rid, t = ev.get("node"), ev.get("request"), ev.get("type")
+        limit = self.proxies.get(node, {}).get("max_attempts")
+        tries = ev.get("attempt")
+        if t == "dispatch":
+            n = self.dispatched[(node, rid)] = self.dispatched.get((node, rid), 0) + 1
+            tries = max(n, tries) if isinstance(tries, int) else n
+        if not isinstance(limit, int) or not isinstance(tries, int) or tries <= limit:
+            return None
+        what = "retried it as" if t == "retry" else "dispatched"
+        return self._set(
+            LIMIT,
+            f"at t={now} {node} {what} attempt {tries} of request {rid}, but its proxy tries a "
+            f"request at most max_attempts = {limit} times.",
+            request=rid,
+            attempt=tries,
+            max_attempts=limit,
+        )
 
     def _dispatch(self, ev: dict[str, Any], now: int) -> CheckResult | None:
         inst, rid = ev.get("instance"), ev.get("request")
