@@ -361,3 +361,38 @@ def test_a_proxy_trying_once_too_often_is_found(monkeypatch, tmp_path):
     monkeypatch.setattr(Proxy, "maybe_retry", once_more)
     r = explore(system, strategy="random", seed=0, runs=100, out=str(tmp_path), shrink_runs=0)
     assert r.verdict == "violation" and r.violation.property == mc.LIMIT, r.summary()
+
+
+def test_registry_events_must_agree_with_its_table():
+    up = {"type": "instance-up", "time": 1, "instance": "b-1", "upstream": "b"}
+    down = {"type": "instance-down", "time": 5, "instance": "b-1", "upstream": "b"}
+    assert mc.registry_agrees([up], {"b-1": "up"}) is None
+    assert mc.registry_agrees([up, down], {"b-1": "left"}) is None
+    assert mc.registry_agrees([up, down], {"b-1": "down"}) is None
+    assert mc.registry_agrees([], {}) is None
+    r = mc.registry_agrees([], {"b-1": "up"})  # marked up, never said
+    assert r is not None and r.property == mc.REGISTRY_EVENTS and "never said" in r.message
+    r = mc.registry_agrees([up, down], {"b-1": "up"})
+    assert r is not None and "last said instance-down" in r.message
+    r = mc.registry_agrees([up], {"b-1": "down"})
+    assert r is not None and "last said instance-up" in r.message
+
+
+def test_a_registry_that_changes_health_silently_is_found(monkeypatch, tmp_path):
+    """A registry that records no event when it marks a new instance up: the proxies route to
+    it, no routing check can tell when it was up or down; the table and the events disagree."""
+    from treadle.impl.mesh.node import Registry
+
+    mark = Registry.mark
+
+    def silent(self, ctx, inst, cluster, status, reason):
+        if inst not in self.members:
+            self.members[inst] = (cluster, status)
+            ctx.storage.put("members", tuple(sorted(self.members.items())))
+            self.push(ctx)
+            return
+        mark(self, ctx, inst, cluster, status, reason)
+
+    monkeypatch.setattr(Registry, "mark", silent)
+    r = explore(system, strategy="random", seed=0, runs=10, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation" and r.violation.property == mc.REGISTRY_EVENTS, r.summary()

@@ -18,6 +18,8 @@
 * **Attempt Limit**: no request is tried more than ``max_attempts`` times (the proxy's
   ``proxy-config``): no retry or dispatch names a later attempt, and no request is dispatched
   more often.
+* **Events Agree With The Registry** (:func:`registry_agrees`, at the end of a run, given the
+  registry's member table): its instance events say what its table holds.
 * **Weighted Routing**: for each route (a path and its weights), the number of requests sent to
   each upstream is consistent with a binomial distribution of the configured weight: the exact
   two-sided binomial test must not reject at ``ALPHA`` (a correct router fails this check with
@@ -335,6 +337,34 @@ class MeshMonitor:
 
 
 # ---------------------------------------------------------------------------------------- weights
+REGISTRY_EVENTS = "Events Agree With The Registry"
+
+
+def registry_agrees(events: list[dict[str, Any]], members: dict[str, str]) -> CheckResult | None:
+    """**Events Agree With The Registry**: the registry's ``instance-up`` / ``instance-down``
+    events (what No Routing To Down Instances judges by) say what its member table holds:
+    at the end of a run an instance is up in ``members`` (instance -> status) exactly when its
+    last event is ``instance-up``. A registry that changes an instance's status without saying
+    so would leave the routing check judging by a membership nobody had."""
+    said: dict[str, str] = {}
+    for ev in events:
+        if ev.get("type") in ("instance-up", "instance-down") and "instance" in ev:
+            said[str(ev["instance"])] = ev["type"]
+    for inst in sorted(set(members) | set(said)):
+        up = members.get(inst) == "up"
+        if up != (said.get(inst) == "instance-up"):
+            last = said.get(inst)
+            return CheckResult.violation(
+                REGISTRY_EVENTS,
+                f"the registry's member table has {inst} "
+                f"{members.get(inst, 'unknown')!r}, but its events "
+                + (f"last said {last}" if last else "never said it was up or down")
+                + ": every change of an instance's health must be recorded.",
+                instance=inst,
+            )
+    return None
+
+
 def _binom_tail_p(n: int, k: int, p: float) -> float:
     """Exact two-sided binomial p-value (doubling the smaller tail)."""
     if p <= 0.0:

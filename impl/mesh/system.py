@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from treadle.checkers.breaker import BreakerMonitor
-from treadle.checkers.mesh import MeshMonitor, weighted_routing
+from treadle.checkers.mesh import MeshMonitor, registry_agrees, weighted_routing
 from treadle.checkers.result import CheckResult
 from treadle.impl.mesh.node import REGISTRY, Instance, Proxy, Registry
 
@@ -107,6 +107,17 @@ def mesh_invariants(world: World) -> CheckResult | None:
 
 def weights_honoured(world: World) -> CheckResult:
     return weighted_routing(world.history)
+
+
+def events_agree_with_the_registry(world: World) -> CheckResult | None:
+    """The registry's instance events against its member table (durable: read from its
+    storage when it is down at the end)."""
+    node = world.nodes.get(REGISTRY)
+    if isinstance(node, Registry):
+        table = node.members
+    else:
+        table = dict(world.storages[REGISTRY].get("members", ()))
+    return registry_agrees(world.history, {i: status for i, (_, status) in table.items()})
 
 
 def _node_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
@@ -267,7 +278,7 @@ system = System(
         "duplicate_rate": 0.02,
     },
     invariants=[mesh_invariants],
-    final_checks=[weights_honoured],
+    final_checks=[weights_honoured, events_agree_with_the_registry],
     # the shrinker may try fewer clients and requests
     shrink_config={"clients": 1, "requests_per_client": 1},
     steps=600,
