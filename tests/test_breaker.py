@@ -168,13 +168,21 @@ def test_z3_encoding_agrees_with_the_specification_and_the_variants():
 
 
 # ------------------------------------------------------------------ conformance checker
-def history_from(cfg, bug, seq, upstream="svc-b"):
-    """Record a history the way a real proxy would, from the mesh's breaker."""
+def history_from(cfg, bug, seq, upstream="svc-b", transitions=False):
+    """Record a history the way a real proxy would, from the mesh's breaker (with
+    ``transitions``, also its breaker-state events, just before the event that causes each)."""
     b, gens, events = Breaker(cfg.to_json(), bug), {}, []
     events.append({"type": "breaker-config", "time": 0, "upstream": upstream, **cfg.to_json()})
+
+    def moved(change):
+        if transitions and change is not None:
+            events.append({"type": "breaker-state", "upstream": upstream, "from": change[0],
+                           "to": change[1]})  # fmt: skip
+
     for t, ev, c in seq:
         if ev == spec.REQUEST:
-            admit, _ = b.allow(t)
+            admit, change = b.allow(t)
+            moved(change)
             if admit:
                 gens[c] = b.gen
             decision = "admit" if admit else "reject"
@@ -183,7 +191,7 @@ def history_from(cfg, bug, seq, upstream="svc-b"):
                  "decision": decision, "state": b.mode}
             )  # fmt: skip
         elif c in gens:
-            b.record(t, gens.pop(c), ev == spec.FAILURE)
+            moved(b.record(t, gens.pop(c), ev == spec.FAILURE))
             events.append(
                 {"type": "breaker-outcome", "time": t, "upstream": upstream, "call": f"c{c}",
                  "outcome": ev, "state": b.mode}
@@ -196,6 +204,31 @@ def test_correct_histories_conform():
     for _ in range(100):
         r = check_history(history_from(CFG, None, random_inputs(rng, 50)))
         assert r.verdict == "ok", r.message
+
+
+def test_recorded_transitions_must_be_the_specifications():
+    """Once a breaker records its transitions it records each one, and only those: every
+    correct history with them conforms; dropping any transition after the first, or adding
+    one where nothing moved, is a divergence."""
+    rng = random.Random(13)
+    dropped = spurious = 0
+    for _ in range(100):
+        events = history_from(CFG, None, random_inputs(rng, 50), transitions=True)
+        assert check_history(events).verdict == "ok"
+        states = [i for i, e in enumerate(events) if e["type"] == "breaker-state"]
+        for i in states[1:]:
+            r = check_history(events[:i] + events[i + 1 :])
+            assert r.violated and r.property == PROPERTY and "it recorded was none" in r.message
+            dropped += 1
+        calls = [i for i, e in enumerate(events) if e["type"] == "breaker-call"]
+        for i in calls[:3]:
+            if events[i - 1]["type"] == "breaker-state":
+                continue
+            fake = {"type": "breaker-state", "upstream": "svc-b", "from": "closed", "to": "open"}
+            r = check_history([*events[:i], fake, *events[i:]])
+            assert r.violated and r.property == PROPERTY
+            spurious += 1
+    assert dropped > 50 and spurious > 50
 
 
 @pytest.mark.parametrize(

@@ -396,3 +396,31 @@ def test_a_registry_that_changes_health_silently_is_found(monkeypatch, tmp_path)
     monkeypatch.setattr(Registry, "mark", silent)
     r = explore(system, strategy="random", seed=0, runs=10, out=str(tmp_path), shrink_runs=0)
     assert r.verdict == "violation" and r.violation.property == mc.REGISTRY_EVENTS, r.summary()
+
+
+def test_a_proxy_that_does_not_record_a_trial_transition_is_found(monkeypatch, tmp_path):
+    """The Open -> HalfOpen transition an admitted trial causes, not recorded (the study page
+    and a reader of the history would never see the breaker half-open): conformance now checks
+    the recorded transitions too."""
+    from treadle.impl.mesh.node import Proxy
+
+    attempt = Proxy.attempt
+
+    class NoTransitions:
+        def __init__(self, ctx):
+            self._ctx = ctx
+
+        def __getattr__(self, name):
+            return getattr(self._ctx, name)
+
+        def record(self, kind, **fields):
+            if kind != "breaker-state":
+                self._ctx.record(kind, **fields)
+
+    monkeypatch.setattr(
+        Proxy, "attempt", lambda self, ctx, req: attempt(self, NoTransitions(ctx), req)
+    )
+    r = explore(system, strategy="random", seed=0, runs=200, out=str(tmp_path), shrink_runs=0)
+    assert r.verdict == "violation", r.summary()
+    assert r.violation.property == "Circuit Breaker Conformance"
+    assert "it recorded was none" in r.violation.message

@@ -22,6 +22,11 @@ Event schema (JSON Lines, one object per line; other events are ignored):
     ``{"type": "breaker-outcome", "time": 60, "upstream": "svc-b", "node": "p1", "call":
     "r7.1", "outcome": "success" | "failure", "state": ...}``: the outcome of an admitted call
     (a timeout is a failure); ``state`` as above.
+``breaker-state`` (optional)
+    ``{"type": "breaker-state", "upstream": "svc-b", "node": "p1", "from": "closed", "to":
+    "open"}``: a transition, recorded just before the call or outcome that causes it. Once a
+    breaker has recorded one, every transition of it must be recorded, and only real ones: the
+    transition the specification makes at the breaker's next call or outcome.
 
 A breaker is identified by ``(node, upstream)``; ``node`` may be omitted when one process
 records the history. ``time`` is any non-decreasing integer clock.
@@ -45,7 +50,16 @@ def ordinal(n: int) -> str:
 
 
 class _Breaker:
-    __slots__ = ("name", "cfg", "state", "calls", "last_time", "opened_reason")
+    __slots__ = (
+        "name",
+        "cfg",
+        "state",
+        "calls",
+        "last_time",
+        "opened_reason",
+        "says_transitions",
+        "announced",
+    )
 
     def __init__(self, name: str, cfg: spec.BreakerConfig) -> None:
         self.name = name
@@ -54,6 +68,8 @@ class _Breaker:
         self.calls: dict[str, int] = {}  # admitted call -> generation
         self.last_time: Any = None
         self.opened_reason = ""
+        self.says_transitions = False  # it has recorded a breaker-state event
+        self.announced: tuple[Any, Any] | None = None  # (from, to) awaiting its call/outcome
 
 
 class BreakerMonitor:
@@ -88,10 +104,21 @@ class BreakerMonitor:
         if self.violation is not None:
             return self.violation
         t = ev.get("type")
-        if t not in ("breaker-call", "breaker-outcome", "breaker-config"):
+        if t not in ("breaker-call", "breaker-outcome", "breaker-config", "breaker-state"):
+            return None
+        b = self._breaker(ev)
+        if t == "breaker-state":
+            if b.announced is not None:
+                return self._fail(
+                    f"{b.name} recorded a transition {b.announced[0]} -> {b.announced[1]} and then "
+                    f"{ev.get('from')} -> {ev.get('to')} with no call or outcome between.",
+                    ev,
+                    b,
+                )
+            b.says_transitions = True
+            b.announced = (ev.get("from"), ev.get("to"))
             return None
         self.events += 1
-        b = self._breaker(ev)
         if t == "breaker-config":
             cfg = spec.BreakerConfig.from_json({**self.default.to_json(), **ev})
             problems = cfg.problems()
@@ -149,6 +176,23 @@ class BreakerMonitor:
         recorded = ev.get("state")
         if recorded is not None and recorded != after.mode:
             return self._fail(self._explain_state(b, ev, before, after, recorded), ev, b)
+        said, b.announced = b.announced, None
+        moved = (before.mode, after.mode) if before.mode != after.mode else None
+        if b.says_transitions and said != moved:
+            what = (
+                f"the {ev.get('outcome')} of call {call}"
+                if t == "breaker-outcome"
+                else f"call {call} ({ev.get('decision')})"
+            )
+            done = "no transition" if moved is None else f"{moved[0]} -> {moved[1]}"
+            told = "none" if said is None else f"{said[0]} -> {said[1]}"
+            return self._fail(
+                f"at t={now} {what} moved {b.name} by {done} according to the specification, but "
+                f"the transition it recorded was {told}: a breaker that records its transitions "
+                "must record each one, and only those.",
+                ev,
+                b,
+            )
         b.state = after
         return None
 
