@@ -378,3 +378,22 @@ def test_record_refuses_reserved_field_names():
         shrink_time=0,
     )
     assert r.verdict == "violation" and "log_index" in r.violation.message
+
+
+def test_node_frame_of_an_installed_reference_system_is_its_node_code_not_the_harness():
+    # an installed treadle keeps the reference systems in treadle/impl/: their frames are node
+    # code (where a person starts reading), the harness's own frames are skipped
+    import os
+
+    import treadle.run as run_mod
+
+    node_file = os.path.join(run_mod._HARNESS_DIR, "impl", "somesys", "node.py")
+    harness_file = os.path.join(run_mod._HARNESS_DIR, "world.py")
+    ns: dict = {}
+    exec(compile("def handler():\n    raise ValueError('boom')\n", node_file, "exec"), ns)
+    exec(compile("def deliver(h):\n    h()\n", harness_file, "exec"), ns)
+    try:
+        ns["deliver"](ns["handler"])
+    except ValueError as e:
+        frame = run_mod.node_frame(e)
+    assert frame is not None and frame.filename == node_file and frame.lineno == 2

@@ -131,6 +131,14 @@ def _run_check(check: Callable[[World], CheckResult | None], world: World) -> Ch
 
 _HARNESS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _STDLIB_DIR = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
+#: an installed treadle holds the reference systems inside its own folder: node code, not harness
+_IMPL_DIR = _HARNESS_DIR + "impl" + os.sep
+
+
+def _is_harness(path: str) -> bool:
+    return (path.startswith(_HARNESS_DIR) and not path.startswith(_IMPL_DIR)) or path.startswith(
+        _STDLIB_DIR
+    )
 
 
 def node_frame(e: BaseException) -> traceback.FrameSummary | None:
@@ -138,8 +146,7 @@ def node_frame(e: BaseException) -> traceback.FrameSummary | None:
     standard library): where a person starts reading. The innermost frame if there is none."""
     tb = traceback.extract_tb(e.__traceback__)
     for fr in reversed(tb):
-        path = os.path.abspath(fr.filename)
-        if not path.startswith(_HARNESS_DIR) and not path.startswith(_STDLIB_DIR):
+        if not _is_harness(os.path.abspath(fr.filename)):
             return fr
     return tb[-1] if tb else None
 
