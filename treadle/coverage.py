@@ -33,6 +33,8 @@ _BUCKETS = (0, 1, 2, 3, 4, 4, 4, 4, 8)
 _BUCKET_EDGES = frozenset((1, 2, 3, 4, 8, 16, 32, 128))
 
 
+
+
 def bucket(n: int) -> int:
     if n < len(_BUCKETS):
         return _BUCKETS[n]
@@ -108,9 +110,11 @@ class PerNode:
 class RunCoverage:
     """The features of one run, observed step by step (``observe`` after every step)."""
 
-    __slots__ = ("first", "abstraction", "_hist", "_some", "_last", "_counts", "_value")
+    __slots__ = ("first", "abstraction", "_hist", "_some", "_last", "_counts", "_value", "_cond", "_seen")
 
-    def __init__(self, abstraction: Abstraction | None = None) -> None:
+    def __init__(
+        self, abstraction: Abstraction | None = None, conditions: list[Hashable] | None = None
+    ) -> None:
         #: feature -> position in the choice list where it was first reached
         self.first: dict[Hashable, int] = {}
         self.abstraction = abstraction
@@ -119,6 +123,9 @@ class RunCoverage:
         self._last: dict[str, str] = {}
         self._counts: dict[str, int] = {}
         self._value: Any = None  # the abstraction's last value (most steps leave it unchanged)
+        #: the condition features the probes record for this run (:mod:`treadle.condcov`)
+        self._cond: list[Hashable] = [] if conditions is None else conditions
+        self._seen = 0
 
     def observe(self, world: Any, position: int) -> None:
         history = world.history
@@ -130,6 +137,12 @@ class RunCoverage:
             for name in order[self._some :]:
                 first.setdefault(("sometimes", name), position)
             self._some = len(order)
+        cond = self._cond
+        if len(cond) > self._seen:
+            first = self.first
+            for k in cond[self._seen :]:
+                first.setdefault(("cond", k), position)
+            self._seen = len(cond)
         abstraction = self.abstraction
         if abstraction is not None:
             try:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from treadle import condcov
 from treadle.parallel import LocalPool, PickledCorpus, PoolStats, RunSpec, SeedRun, SeedRuns
 from treadle.strategies import Strategy
 from treadle.system import System
@@ -105,3 +106,6 @@ class GenerationRuns:
             self._current.close()
             self._current = None
         self._pool.close()
+        # the node code this process ran instrumented goes back to its own (workers' processes
+        # end with their pool; one an executor keeps runs the same code, only slower)
+        condcov.disable()

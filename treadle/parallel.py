@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from treadle import condcov
 from treadle import history as hist
 from treadle.checkers.result import CheckResult
 from treadle.errors import Nondeterminism, TreadleError
@@ -148,16 +149,20 @@ def run_seed(system: System, spec: RunSpec, strategy: Strategy, seed: int) -> Se
     if strategy.learns and spec.options:
         # a guided child runs under its parent's options (what reached the state it resumes from)
         config = strategy.run_options(seed, config, spec.options)
-    strategy.begin_run(seed, config, spec.max_steps)
-    rec = _CountingRecorder(strategy, config) if spec.coverage else Recorder(strategy)
     log = spec.check_determinism
-    on_step = strategy.observer(rec.choices) if strategy.learns else None
-    r = run_once(system, config, spec.bug, rec, spec.max_steps, log_steps=log, on_step=on_step)
+    # a learning run's condition features are recorded process-wide (treadle.condcov): one
+    # such run at a time per process, also when an executor runs chunks in threads
+    with condcov.RUN_LOCK if strategy.learns else contextlib.nullcontext():
+        strategy.begin_run(seed, config, spec.max_steps)
+        rec = _CountingRecorder(strategy, config) if spec.coverage else Recorder(strategy)
+        on_step = strategy.observer(rec.choices) if strategy.learns else None
+        r = run_once(system, config, spec.bug, rec, spec.max_steps, log_steps=log, on_step=on_step)
+        features = strategy.run_features() if strategy.learns else None
     out = SeedRun(seed, r.steps, len(r.history), r.unknown is not None)
     if r.world.sometimes_seen:
         out.sometimes = dict(r.world.sometimes_seen)
     if strategy.learns:
-        out.features = strategy.run_features()
+        out.features = features
         out.choices = rec.choices
         out.meta = strategy.run_meta()
     if r.violation is not None:

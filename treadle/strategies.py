@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from treadle import condcov
 from treadle.coverage import Corpus, RunCoverage
 from treadle.world import Chooser, Fault
 
@@ -261,11 +262,14 @@ class Guided(Strategy):
     KEEP_MIX = 0.8
     #: a run with a mix of its own draws a swarm mix this often (else the configured rates)
     SWARM = 0.5
+    #: condition coverage of the node code (which way each comparison went) among the features
+    CONDITIONS = True
 
     def __init__(self) -> None:
         self.tail = Swarm()
         self.corpus = Corpus()
         self.abstraction: Any = None
+        self.system: Any = None
         self.prefix: list[int] = []
         self.pos = 0
         self.how = "fresh"
@@ -276,6 +280,7 @@ class Guided(Strategy):
 
     def bind_system(self, system: Any) -> None:
         self.abstraction = getattr(system, "coverage", None)
+        self.system = system
 
     def snapshot(self) -> Any:
         return self.corpus.frozen()
@@ -319,6 +324,7 @@ class Guided(Strategy):
         return config
 
     def begin_run(self, seed: int, config: dict[str, Any], max_steps: int) -> None:
+        self.instrument(config)
         tail = self.tail
         RandomWalk.begin_run(tail, seed, config, max_steps)  # the configured rates
         _, self.prefix, self.how, parent, keep, rng = self.plan(seed)
@@ -335,8 +341,15 @@ class Guided(Strategy):
         self.pos = 0
         self.new_coverage()
 
-    def new_coverage(self) -> None:
-        self.cov = RunCoverage(self.abstraction)
+    def instrument(self, config: dict[str, Any]) -> None:
+        """Before every run, in whichever process it runs: the node code records which way its
+        conditions went (:mod:`treadle.condcov`)."""
+        if self.CONDITIONS and self.system is not None:
+            condcov.enable(condcov.modules_of(self.system))
+
+    def new_coverage(self, conditions: bool = True) -> None:
+        on = conditions and self.CONDITIONS and self.system is not None
+        self.cov = RunCoverage(self.abstraction, condcov.reset() if on else None)
 
     def choose(self, kind: str, n: int, options: list[Any] | None = None) -> int:
         pos = self.pos
@@ -431,9 +444,14 @@ class Mixed(Strategy):
         self.current = self.members[seed % len(self.members)]
         self.options = tuple((k, config[k]) for k in self.option_keys if k in config)
         self.option_keys = ()
+        if self.current is not self.guided:
+            # the other members' runs feed the corpus every feature but the conditions: the
+            # probes cost up to 2x per step, which the default strategy should not pay in three
+            # runs of four (a learning run holds condcov.RUN_LOCK: switching is safe)
+            condcov.disable()
         self.current.begin_run(seed, config, max_steps)
         if self.current is not self.guided:
-            self.guided.new_coverage()
+            self.guided.new_coverage(conditions=False)
         # delegate without an extra call per choice (the hot path)
         self.choose = self.current.choose  # type: ignore[method-assign]
         self.choose_event = self.current.choose_event  # type: ignore[method-assign]
