@@ -6,6 +6,9 @@ sometimes-hits and the system's abstraction (``System.coverage``); the figure is
 that per schedule. Medians of ``--repeat`` explorations of ``--runs`` runs each, one process.
 
     nice -n 10 flock /work/team/bench.lock python bench/guided_bench.py
+
+Also guided without condition coverage (its price), and runs to leave the maze
+(``tests/maze_system.py``: only the node code's conditions can guide there).
 """
 
 from __future__ import annotations
@@ -21,10 +24,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYSTEMS = ("raft", "pbft", "kv", "eventstore", "mesh", "twophase")
 
 
-def rate(system: str, strategy: str, runs: int, repeat: int) -> dict[str, float]:
+def rate(
+    system: str, strategy: str, runs: int, repeat: int, conditions: bool = True
+) -> dict[str, float]:
     """Runs and steps per second of wall time, and per second of this process's CPU time: on a
-    shared machine the wall figure moves with the others' load, the CPU figure much less."""
+    shared machine the wall figure moves with the others' load, the CPU figure much less.
+    ``conditions=False``: guided without condition coverage (treadle.condcov), its price."""
     from treadle.runner import explore
+    from treadle.strategies import Guided
+
+    Guided.CONDITIONS = conditions
 
     per_s, steps_s, per_cpu_s, steps_cpu_s = [], [], [], []
     for _ in range(repeat):
@@ -43,23 +52,31 @@ def rate(system: str, strategy: str, runs: int, repeat: int) -> dict[str, float]
         "runs_per_cpu_s": statistics.median(per_cpu_s),
         "steps_per_cpu_s": statistics.median(steps_cpu_s),
     }
+    Guided.CONDITIONS = True
 
 
-def lock(seeds: int, budget: int) -> dict[str, list[int | None]]:
+def lock(seeds: int, budget: int, name: str = "lock") -> dict[str, list[int | None]]:
+    """Runs to open the lock (``tests/lock_system.py``: sometimes-assertions guide) or to leave
+    the maze (``tests/maze_system.py``: nothing but the node code's conditions guide), per
+    strategy and seed; None: not within the budget."""
     sys.path.insert(0, os.path.join(REPO, "tests"))
     import lock_system
+    import maze_system
 
     from treadle.runner import explore
+    from treadle.strategies import Guided
     from treadle.system import register
 
     register(lock_system.system)
+    register(maze_system.system)
     out: dict[str, list[int | None]] = {}
-    for strategy in ("random", "guided", "mixed"):
+    for strategy in ("random", "guided", "guided-without-conditions", "mixed"):
+        Guided.CONDITIONS = strategy != "guided-without-conditions"
         found = []
         for seed in range(seeds):
             r = explore(
-                "lock",
-                strategy=strategy,
+                name,
+                strategy=strategy.split("-")[0],
                 runs=budget,
                 seed=seed * 100_000,
                 out=None,
@@ -67,6 +84,7 @@ def lock(seeds: int, budget: int) -> dict[str, list[int | None]]:
             )
             found.append(r.runs if r.verdict == "violation" else None)
         out[strategy] = found
+    Guided.CONDITIONS = True
     return out
 
 
@@ -82,26 +100,32 @@ def main() -> int:
     report: dict = {"systems": {}}
     for system in a.systems.split(","):
         row = {s: rate(system, s, a.runs, a.repeat) for s in ("random", "guided", "mixed")}
+        row["guided-without-conditions"] = rate(system, "guided", a.runs, a.repeat, False)
         # steps per CPU second: runs of guided (swarm mixes, crashes) differ in length
         key = "steps_per_cpu_s"
         ratio = row["guided"][key] / row["random"][key]
         mixed = row["mixed"][key] / row["random"][key]
+        bare = row["guided-without-conditions"][key] / row["random"][key]
         report["systems"][system] = {
             **row,
             "guided_over_random": round(ratio, 3),
+            "guided_without_conditions_over_random": round(bare, 3),
             "mixed_over_random": round(mixed, 3),
         }
         print(
             f"{system:10s} runs/s random {row['random']['runs_per_s']:7.1f}  guided "
             f"{row['guided']['runs_per_s']:7.1f}  mixed {row['mixed']['runs_per_s']:7.1f} | "
             f"steps per CPU s random {row['random'][key]:8.0f}  guided {row['guided'][key]:8.0f}"
-            f"  mixed {row['mixed'][key]:8.0f}  guided/random {ratio:.2f}  mixed/random "
-            f"{mixed:.2f}",
+            f"  mixed {row['mixed'][key]:8.0f}  guided/random {ratio:.2f} (without conditions "
+            f"{bare:.2f})  mixed/random {mixed:.2f}",
             flush=True,
         )
     report["lock"] = lock(a.lock_seeds, a.lock_budget)
     for s, v in report["lock"].items():
         print(f"lock (8 right draws in a row), runs to open it, {s}: {v}")
+    report["maze"] = lock(a.lock_seeds, a.lock_budget, "maze")
+    for s, v in report["maze"].items():
+        print(f"maze (7 right turns in a row, no other feedback), runs to leave it, {s}: {v}")
     if a.json:
         print(json.dumps(report))
     return 0

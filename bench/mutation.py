@@ -55,6 +55,8 @@ from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYSTEMS = ("raft", "pbft", "kv", "eventstore", "mesh", "twophase")
+#: the distance between the exploration seeds of --explore-seeds
+SEED_STRIDE = 1_000_003
 SKIP_FILES = {"system.py", "__init__.py", "config_keys.py", "spec.py"}
 SKIP_FUNCTIONS = {"state", "describe", "__repr__", "__str__", "snapshot_view"}
 
@@ -448,6 +450,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the sampled mutants and stop")
     p.add_argument("--out", help="JSON results (default .treadle/mutation/...)")
     p.add_argument("--rescore", metavar="JSON", help="print the scores of a saved result file")
+    p.add_argument(
+        "--explore-seeds",
+        type=int,
+        default=1,
+        help="explore every mutant with K exploration seeds (0, SEED_STRIDE, ...): a mutant's kill "
+        "rate per strategy is the share of seeds that killed it",
+    )
+    p.add_argument(
+        "--select",
+        metavar="JSON",
+        help="re-run only the mutants of a saved result that some strategy did not kill within "
+        "--screen runs (the hard ones: where the strategies can differ)",
+    )
+    p.add_argument("--screen", type=int, default=16, help="with --select: runs that count as easy")
+    p.add_argument(
+        "--killable",
+        action="store_true",
+        help="with --select: only the hard mutants that some strategy killed",
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.rescore:
@@ -468,8 +489,14 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or os.path.join(
         REPO, ".treadle", "mutation", f"{'-'.join(systems)}-seed{args.seed}-runs{args.runs}.json"
     )
+    selected = _hard_mutants(args.select, args.screen, args.killable) if args.select else None
+    # exploration seeds far apart: explore(seed=k) runs seeds k, k+1, ..., so neighbours overlap
+    seeds = [k * SEED_STRIDE for k in range(max(1, args.explore_seeds))]
+    report["explore_seeds"] = len(seeds)
     for system in systems:
         mutants = sample(system, args.mutants, args.seed)
+        if selected is not None:
+            mutants = [m for m in mutants if m.id in selected]
         n_sites = len(mutation_sites(system))
         if args.list:
             print(f"{system}: {len(mutants)} of {n_sites} sites")
@@ -483,11 +510,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{system}: the UNMUTATED system is not clean: {base} (skipped)", flush=True)
             continue
         for m in mutants:
-            res = run_mutant(m, system, strategies, args.runs, 0, args.timeout)
-            entry["mutants"].append({"mutant": asdict(m), "id": m.id, "results": res})
-            marks = " ".join(f"{s}={res[s]['outcome']}({res[s]['runs']})" for s in strategies)
+            per_seed = [
+                run_mutant(m, system, strategies, args.runs, k, args.timeout) for k in seeds
+            ]
+            res = per_seed[0]
+            row: dict[str, Any] = {"mutant": asdict(m), "id": m.id, "results": res}
+            if len(seeds) > 1:
+                row["by_seed"] = per_seed
+                row["kill_rate"] = {
+                    s: sum(r[s]["outcome"] == "killed" for r in per_seed) / len(seeds)
+                    for s in strategies
+                }
+            entry["mutants"].append(row)
+            marks = " ".join(
+                f"{s}=" + ",".join(f"{r[s]['outcome'][0]}{r[s]['runs']}" for r in per_seed)
+                for s in strategies
+            )
             print(f"  {m.describe()}   {marks}", flush=True)
         entry["score"] = {s: score(entry["mutants"], s, base[s]) for s in strategies}
+        if len(seeds) > 1:
+            for s in strategies:
+                entry["score"][s]["kills_over_seeds"] = sum(
+                    r["kill_rate"][s] for r in entry["mutants"]
+                ) * len(seeds)
         entry["survivors"] = {
             s: [r["mutant"] for r in entry["mutants"] if r["results"][s]["outcome"] == "survived"]
             for s in strategies
@@ -506,6 +551,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.list:
         print(f"results: {out}")
     return 0
+
+
+def _hard_mutants(path: str, screen: int, killable: bool = False) -> set[str]:
+    """The ids of a saved result's mutants that some strategy did not kill within ``screen``
+    runs (of exploration seed 0); ``killable``: of those, the ones some strategy killed."""
+    with open(path) as f:
+        report = json.load(f)
+    out = set()
+    for entry in report["systems"].values():
+        for r in entry.get("mutants", []):
+            if any(
+                v["outcome"] != "killed" or (v["runs"] or 0) > screen for v in r["results"].values()
+            ) and (not killable or any(v["outcome"] == "killed" for v in r["results"].values())):
+                out.add(r["id"])
+    return out
 
 
 def rescore(path: str) -> int:
