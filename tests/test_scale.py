@@ -131,7 +131,7 @@ def test_ctrl_c_on_workers_exits_130_with_exact_counts(tmp_path):
     time.sleep(4.0)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (err, out[:600])
     assert "Traceback" not in err
     data = json.loads(out)
     assert data["verdict"] == "interrupted" and data["interrupted"] is True
