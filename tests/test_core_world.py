@@ -397,3 +397,51 @@ def test_node_frame_of_an_installed_reference_system_is_its_node_code_not_the_ha
     except ValueError as e:
         frame = run_mod.node_frame(e)
     assert frame is not None and frame.filename == node_file and frame.lineno == 2
+
+
+class _Countdown(Node):
+    """Ticks ``n`` times, then nothing is left to happen (``done`` after the last tick unless
+    ``stuck``)."""
+
+    def __init__(self, n: int, stuck: bool) -> None:
+        self.left, self.stuck, self.done = n, stuck, False
+
+    def state(self) -> Any:
+        return (self.left, self.done)
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer("tick", 1)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        self.left -= 1
+        if self.left:
+            ctx.set_timer("tick", 1)
+        elif not self.stuck:
+            self.done = True
+
+
+def _countdown(stuck: bool, n: int = 5) -> System:
+    return System(
+        f"countdown-{stuck}-{n}",
+        "ticks, then decides (or not)",
+        lambda config, bug: Cluster(servers={"c": lambda: _Countdown(n, stuck)}),
+        defaults={"crash_rate": 0.0, "restart_rate": 0.0, "partition_rate": 0.0},
+        liveness=[("Eventually Done", lambda w: bool(w.nodes["c"].done))],  # type: ignore[union-attr]
+    )
+
+
+def test_a_quiescent_run_that_never_reached_a_liveness_goal_violates_it():
+    rec = Recorder(RandomWalk())
+    sys_ = _countdown(stuck=True)
+    r = run_once(sys_, sys_.resolve_config(), None, rec, 100)
+    assert r.violation is not None and r.violation.property == "Eventually Done"
+    assert "nothing left to happen" in r.violation.message
+    ok = _countdown(stuck=False)
+    assert run_once(ok, ok.resolve_config(), None, Recorder(RandomWalk()), 100).violation is None
+
+
+def test_a_run_cut_by_its_step_budget_is_not_judged_for_liveness():
+    # not quiescent: the goal may still be reached later, so no verdict on it
+    sys_ = _countdown(stuck=True, n=50)
+    r = run_once(sys_, sys_.resolve_config(), None, Recorder(RandomWalk()), 10)
+    assert r.violation is None

@@ -59,11 +59,19 @@ def run_once(
     invariants = system.invariants
     violation: CheckResult | None = None
     steps = 0
+    # bounded liveness (System.liveness: "eventually P"), as exhaustive search judges it: a run
+    # that ends with nothing left to happen, P never having held, violates it
+    liveness = system.liveness
+    held: set[str] = set()
+    quiescent = False
     try:
         world.start()
+        if liveness:
+            held.update(name for name, pred in liveness if pred(world))
         step = world.step
         while steps < max_steps:
             if not step():
+                quiescent = True
                 break
             steps += 1
             if on_step is not None:
@@ -75,6 +83,8 @@ def run_once(
                     break
             if violation is not None:
                 break
+            if liveness and len(held) < len(liveness):
+                held.update(name for name, pred in liveness if name not in held and pred(world))
     except CheckerError:
         raise
     except Exception as e:
@@ -102,7 +112,23 @@ def run_once(
                 break
             if r.verdict == "unknown" and unknown is None:
                 unknown = r
+    if violation is None and quiescent and liveness:
+        violation = _never_held(liveness, held, world, steps)
     return RunResult(world, steps, violation, unknown)
+
+
+def _never_held(
+    liveness: list[tuple[str, Callable[[World], bool]]], held: set[str], world: World, steps: int
+) -> CheckResult | None:
+    for name, pred in liveness:
+        if name not in held and not pred(world):
+            return CheckResult.violation(
+                name,
+                f"{name} never held on a run of {steps} steps that ends with nothing left to "
+                "happen (quiescent): no later step can make it hold",
+                steps=steps,
+            )
+    return None
 
 
 class CheckerError(TreadleError):
