@@ -191,3 +191,29 @@ def test_every_bug_has_a_saved_trace_that_replays():
             continue
         assert r.run.violation is not None
         assert r.run.violation.property == r.trace.violation["property"]
+
+
+def test_an_unreadable_timestamp_or_sequence_number_is_a_malformed_event_not_a_crash():
+    # a replica (or client) that records a client id where a number belongs must be reported as
+    # a malformed history (exploration: "well-formed history"; `treadle check`: its line), not
+    # raise out of the checker as a harness error
+    from treadle.checkers.pbft import SafetyMonitor, safety_invariant
+    from treadle.errors import MalformedEvent
+    from treadle.run import _run_check
+
+    bad_ts = _index([dict(_inv("c1", 1), timestamp="c2")])
+    with pytest.raises(MalformedEvent, match="timestamp 'c2' is not an integer") as e:
+        check_history(bad_ts)
+    assert e.value.position == 0
+    bad_seq = _index([_inv("c1", 1), dict(_exe("n2", 1, ["c1", 1, "x"]), seq="one")])
+    with pytest.raises(MalformedEvent, match="seq 'one'"):
+        SafetyMonitor().feed(bad_seq)
+    bad_req = _index([_inv("c1", 1), _exe("n2", 1, ["c1", "c1", "x"])])
+    with pytest.raises(MalformedEvent, match="request timestamp"):
+        check_history(bad_req)
+
+    class W:
+        history = bad_ts
+
+    r = _run_check(safety_invariant, W())
+    assert r is not None and r.verdict == "violation" and "well formed" in r.message

@@ -34,6 +34,8 @@ from typing import Any
 from treadle.checkers.pbft.clients import check_clients
 from treadle.checkers.result import CheckResult
 
+from treadle.errors import MalformedEvent
+
 AGREEMENT = "Agreement"
 VALIDITY = "Validity"
 ORDER = "Execution Order"
@@ -64,17 +66,18 @@ class SafetyMonitor:
         while self.pos < n:
             ev = events[self.pos]
             self.pos += 1
-            r = self.step(ev)
+            r = self.step(ev, self.pos - 1)
             if r is not None:
                 return r
         return None
 
-    def step(self, ev: dict[str, Any]) -> CheckResult | None:
+    def step(self, ev: dict[str, Any], pos: int = 0) -> CheckResult | None:
         kind = ev.get("type")
         if kind == "invoke":
             ts = ev.get("timestamp")
             if ts is not None:
-                self.issued.add((str(ev.get("process")), int(ts), str(ev.get("value"))))
+                ts = _integer(ev, "timestamp", ts, pos)
+                self.issued.add((str(ev.get("process")), ts, str(ev.get("value"))))
             return None
         if kind == "byzantine":
             self.faulty.add(ev["node"])
@@ -85,9 +88,15 @@ class SafetyMonitor:
         if node in self.faulty:
             return None
         self.executions += 1
-        seq = int(ev["seq"])
+        seq = _integer(ev, "seq", ev.get("seq"), pos)
         req = ev.get("request")
-        req = tuple(req) if req is not None else None
+        if req is not None:
+            if not isinstance(req, (list, tuple)) or len(req) != 3:
+                raise MalformedEvent(
+                    pos,
+                    f"event {ev.get('index', pos)} (execute): request is not [client, timestamp, operation]",
+                )
+            req = (req[0], _integer(ev, "request timestamp", req[1], pos), req[2])
         # Execution Order
         last = self.last_seq.get(node, 0)
         if seq != last + 1:
@@ -144,6 +153,24 @@ class SafetyMonitor:
                 },
             )
         return None
+
+
+def _integer(ev: dict[str, Any], what: str, value: Any, pos: int) -> int:
+    """An integer field of an event (a client's timestamp, a sequence number), or the event is
+    malformed: exploration reports a violation of "well-formed history", ``treadle check`` the
+    file's line (a replica that recorded a client id as a timestamp must not crash the check)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise MalformedEvent(
+            pos,
+            f"event {ev.get('index', pos)} ({ev.get('type')}): {what} {value!r} is not an integer",
+        )
+    try:
+        return int(value)
+    except ValueError:
+        raise MalformedEvent(
+            pos,
+            f"event {ev.get('index', pos)} ({ev.get('type')}): {what} {value!r} is not an integer",
+        ) from None
 
 
 _monitors: weakref.WeakKeyDictionary[Any, SafetyMonitor] = weakref.WeakKeyDictionary()
