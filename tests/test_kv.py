@@ -216,3 +216,17 @@ def test_history_digest_is_deterministic():
         r = run_once(system, cfg, None, Recorder(strat), 200)
         digests.add(hist.digest(r.history))
     assert len(digests) == 1
+
+
+def test_an_audit_that_cannot_finish_is_a_progress_violation_not_unknown(monkeypatch):
+    # the admin's reads never go out (a stuck protocol): after faults stop the audit must finish
+    # within a stated bound (the unmutated system needs a few dozen steps), so this is a
+    # violation with a trace, where it used to be an undecided "unknown"
+    import treadle.impl.kv.system as kv_system
+    from treadle.impl.kv.node import Admin
+
+    monkeypatch.setattr(kv_system, "AUDIT_STEPS", 300)
+    monkeypatch.setattr(Admin, "begin_audit", lambda self, ctx: None)
+    r = explore("kv", strategy="random", runs=1, seed=0, out=None, shrink_time=0)
+    assert r.verdict == "violation" and r.violation.property == "Progress after faults stop"
+    assert "no audit" in r.violation.message
