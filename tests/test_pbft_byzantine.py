@@ -42,7 +42,7 @@ FORGED_FIELDS = {
     "Checkpoint": {"state", "seq"},
     "ViewChange": {"view", "stable-seq", "checkpoints", "prepared", "withhold-prepared"},
     "NewView": {"pre-prepares", "view-changes", "requests"},
-    "Reply": {"result", "timestamp", "view", "client"},
+    "Reply": {"result", "timestamp", "view", "client", "replay"},
     "Status": {"view", "in-view-change", "last-executed", "stable-seq"},
     "CommitCert": {"request", "pre-prepare", "commits"},
     "StateTransfer": {"entries", "checkpoints", "start"},

@@ -80,6 +80,8 @@ class ByzantineReplica(Replica):
         # it sent a NEW-VIEW for without being their primary
         self.usurped: dict[tuple[int, int], tuple[PrePrepare, Request | None]] = {}
         self.usurped_views: set[int] = set()
+        # forge: the genuine replies it sent each client (to replay an older one)
+        self.replies_sent: dict[str, list[Reply]] = {}
         ctx.record("byzantine", mode=mode)
         super().on_start(ctx)
 
@@ -87,6 +89,9 @@ class ByzantineReplica(Replica):
         if self.mode == "usurp":
             usurped = (tuple(sorted(self.usurped)), tuple(sorted(self.usurped_views)))
             return (self.mode, super().state(), usurped)
+        if self.mode == "forge":
+            replies = tuple((c, tuple(r)) for c, r in sorted(self.replies_sent.items()))
+            return (self.mode, super().state(), replies)
         return (self.mode, super().state())
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
@@ -190,11 +195,18 @@ class ByzantineReplica(Replica):
         super().multicast(ctx, msg)
 
     def send(self, ctx: Context, dst: str, msg: Any) -> None:
-        if self.mode == "forge" and ctx.random.randint(0, 1):
-            lie = forge(self, ctx, msg)
-            if lie is not None:
-                ctx.record("forged", message=type(msg).__name__, field=lie[1], to=dst)
-                msg = lie[0]
+        if self.mode == "forge":
+            genuine = msg
+            if ctx.random.randint(0, 1):
+                lie = forge(self, ctx, msg)
+                if lie is not None:
+                    ctx.record("forged", message=type(msg).__name__, field=lie[1], to=dst)
+                    msg = lie[0]
+            if type(genuine) is Reply:
+                sent = self.replies_sent.setdefault(genuine.client, [])
+                if genuine not in sent:
+                    sent.append(genuine)
+                    del sent[:-4]  # a few are enough to replay
         ctx.send(dst, msg)
 
     # ------------------------------------------------------------------ usurp

@@ -8,10 +8,11 @@ CHECKPOINT (a wrong state digest, a checkpoint it never reached), VIEW-CHANGE (a
 checkpoint it cannot prove, a proof made of its own checkpoint only, a prepared certificate
 built only from its own messages, its prepared certificates withheld), NEW-VIEW (O not computed
 from V, V short of a quorum, the requests withheld), REPLY (wrong result, timestamp, view or
-client), STATUS (a wrong view, view-change flag, last executed or stable checkpoint), committed
-certificates and state transfers it forwards (another request body, its own pre-prepare and
-commit in place of the certificate, entries that do not hash to the certified state), relayed
-client requests (another client request it has seen) and bundles (one of their records).
+client, or an older reply of its own replayed), STATUS (a wrong view, view-change flag, last
+executed or stable checkpoint), committed certificates and state transfers it forwards (another
+request body, its own pre-prepare and commit in place of the certificate, entries that do not
+hash to the certified state), relayed client requests (another client request it has seen) and
+bundles (one of their records).
 
 The authentication model (:mod:`treadle.impl.pbft.messages`) holds: a record another replica or a
 client signed is never altered, only withheld or replaced by another genuine record; every
@@ -114,7 +115,10 @@ def forge_checkpoint(node: ByzantineReplica, ctx: Context, cp: Checkpoint) -> Li
 def forge_reply(node: ByzantineReplica, ctx: Context, r: Reply) -> Lie | None:
     if r.sender != ctx.id:
         return None
-    field = ctx.random.choice(("result", "timestamp", "view", "client"))
+    field = ctx.random.choice(("result", "timestamp", "view", "client", "replay"))
+    if field == "replay":  # an older reply of its own to this client, sent again
+        old = [x for x in node.replies_sent.get(r.client, ()) if x != r]
+        return (ctx.random.choice(old), field) if old else None
     if field == "result":
         result = r.result + 1 + ctx.random.randint(0, 2)
         return Reply(r.view, r.timestamp, r.client, result, ctx.id), field
