@@ -198,6 +198,7 @@ def test_an_unreadable_timestamp_or_sequence_number_is_a_malformed_event_not_a_c
     # a malformed history (exploration: "well-formed history"; `treadle check`: its line), not
     # raise out of the checker as a harness error
     from treadle.checkers.pbft import SafetyMonitor, safety_invariant
+
     from treadle.errors import MalformedEvent
     from treadle.run import _run_check
 
