@@ -12,11 +12,10 @@ How it stays cheap and exact: the node code's modules are compiled a second time
 source with every single comparison ``a OP b`` turned into a call of that operator's probe,
 ``__treadle_lt__(site, a, b)`` and so on, and every operand ``x`` of a boolean operator that is
 not itself a comparison into ``__treadle_bool__(site, x)`` (same value, same short-circuit, same
-exceptions), and the live functions' ``__code__`` is swapped for the
-instrumented one for as long as a guided exploration runs (:func:`enable` / :func:`disable`).
-Line numbers are the source's, so tracebacks are unchanged. Which modules: every module of the
-package of the system's node classes (a single-module system: that module), the same in every
-worker process.
+exceptions), and the live functions' ``__code__`` is swapped for the instrumented one before
+a guided run and back when the exploration ends (:func:`enable` / :func:`disable`). Line numbers
+are the source's, so tracebacks are unchanged. Which modules: those of the package that defines
+the system's ``build``, except that module (:func:`node_modules`), the same in every worker.
 """
 
 from __future__ import annotations
