@@ -57,7 +57,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYSTEMS = ("raft", "pbft", "kv", "eventstore", "mesh", "twophase")
 #: the distance between the exploration seeds of --explore-seeds
 SEED_STRIDE = 1_000_003
-SKIP_FILES = {"system.py", "__init__.py", "config_keys.py", "spec.py"}
+#: not node code: the binding, config keys, the TLA+ spec, the study page's describe() helpers
+SKIP_FILES = {"system.py", "__init__.py", "config_keys.py", "spec.py", "describe.py"}
+#: the faulty replica's code (PBFT's ByzantineReplica and its forgeries): a Byzantine replica may
+#: do anything, so a mutant there is equivalent by definition (or "killed" only by raising)
+SKIP_BYZANTINE = {"byzantine.py", "forgery.py"}
 SKIP_FUNCTIONS = {"state", "describe", "__repr__", "__str__", "snapshot_view"}
 
 BOUNDARY = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
@@ -230,7 +234,7 @@ def mutation_sites(system: str) -> list[Mutant]:
     folder = os.path.join(REPO, "impl", system)
     out: list[Mutant] = []
     for name in sorted(os.listdir(folder)):
-        if not name.endswith(".py") or name in SKIP_FILES:
+        if not name.endswith(".py") or name in SKIP_FILES or name in SKIP_BYZANTINE:
             continue
         path = os.path.join(folder, name)
         with open(path, encoding="utf-8") as f:
