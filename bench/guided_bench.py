@@ -125,7 +125,7 @@ def main() -> int:
         print(f"lock (8 right draws in a row), runs to open it, {s}: {v}")
     report["maze"] = lock(a.lock_seeds, a.lock_budget, "maze")
     for s, v in report["maze"].items():
-        print(f"maze (7 right turns in a row, no other feedback), runs to leave it, {s}: {v}")
+        print(f"maze (9 right turns in a row, no other feedback), runs to leave it, {s}: {v}")
     if a.json:
         print(json.dumps(report))
     return 0

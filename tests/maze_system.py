@@ -2,7 +2,7 @@
 records no events, declares no sometimes-assertions and no coverage abstraction. At every tick
 it draws a direction in [0, 4); only the right one at each junction moves it on (a wrong one
 takes it back to the entrance), and the junctions are separate branches of its code. Reaching
-the exit is the "bug". Random walk needs every right draw in a row (1 in 4**7 per attempt);
+the exit is the "bug". Random walk needs every right draw in a row (1 in 4**9 per attempt);
 a search that keeps the runs in which a comparison went a new way (``junction == 3`` true for
 the first time) resumes them junction by junction."""
 
@@ -43,7 +43,11 @@ class Walker(Node):
         elif j == 5:
             self.junction = 6 if d == 3 else 0
         elif j == 6:
-            self.out = d == 0
+            self.junction = 7 if d == 0 else 0
+        elif j == 7:
+            self.junction = 8 if d == 2 else 0
+        elif j == 8:
+            self.out = d == 3
             self.junction = 0
         ctx.set_timer("tick", 1)
 

@@ -143,10 +143,12 @@ def test_a_guided_exploration_puts_the_node_code_back():
     assert not condcov._active
 
 
-@pytest.mark.parametrize("seed", [2000, 3000])
+@pytest.mark.parametrize("seed", [0, 100_000])
 def test_condition_coverage_alone_guides_through_the_maze(seed, monkeypatch):
-    # the maze has no events, no sometimes-assertions, no abstraction: only its conditions
-    budget = 600
+    # the maze has no events, no sometimes-assertions, no abstraction: only its conditions.
+    # Seeds 0 and 100000 are the first two of bench/guided_bench.py's five (guided: 279, 218
+    # runs; random and guided without conditions: not within 3,000, and 1,358)
+    budget = 800
     kw = dict(runs=budget, seed=seed, out=None, shrink_time=0)
     guided = explore("maze", strategy="guided", **kw)
     rand = explore("maze", strategy="random", **kw)
