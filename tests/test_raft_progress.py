@@ -46,9 +46,9 @@ def test_a_follower_that_never_catches_up_is_a_violation():
     # the leader's commit of the last catch_up ticks is not yet owed to anyone
     late = [events[0], ev(1, 170, node="n1", type="commit", term=3, log_index=4)]
     assert check_progress(servers, late, quiet_since=100, now=200, bounds=B).ok
-    # nor is anything when the leader was elected too recently
-    recent = [ev(0, 180, node="n1", type="became-leader", term=3), events[1]]
-    assert check_progress(servers, recent, quiet_since=100, now=200, bounds=B).ok
+    # nor is anything when the leader was elected too recently (but within elect_within)
+    recent = [ev(0, 145, node="n1", type="became-leader", term=3), events[1]]
+    assert check_progress(servers, recent, quiet_since=100, now=180, bounds=B).ok
     servers[2] = sv("n3", commit=4)
     r = check_progress(servers, events, quiet_since=100, now=200, bounds=B)
     assert r.ok and r.details["followers"] == 2
@@ -148,3 +148,142 @@ def test_no_progress_is_judged_where_raft_promises_none():
     for seed in range(4):
         r = _run(seed, client_tries=1)
         assert r.violation is None, r.violation and r.violation.message
+
+
+def test_a_leader_elected_late_in_the_tail_is_not_a_steady_leader():
+    servers = [sv("n1", "leader"), sv("n2"), sv("n3")]
+    churn = [
+        ev(0, 110, node="n2", type="became-leader", term=2),
+        ev(1, 140, node="n2", type="stepped-down", term=3),
+        ev(2, 170, node="n1", type="became-leader", term=3),
+    ]
+    r = check_progress(servers, churn, quiet_since=100, now=200, bounds=B)
+    assert r.violated and r.details["elected"] == 170 and r.details["elections"] == 2
+    assert "steady leader" in r.message
+    # elected within elect_within of the faults stopping: steady
+    churn[2] = ev(2, 150, node="n1", type="became-leader", term=3)
+    assert check_progress(servers, churn, quiet_since=100, now=200, bounds=B).ok
+
+
+def test_a_leader_that_never_commits_its_own_entries_is_a_violation():
+    events = [
+        ev(0, 50, node="n1", type="became-leader", term=3),
+        ev(1, 120, node="n1", type="append", term=3, log_index=5, command=None),
+    ]
+    servers = [sv("n1", "leader", commit=4), sv("n2", commit=4), sv("n3", commit=4)]
+    r = check_progress(servers, events, quiet_since=100, now=200, bounds=B)
+    assert r.violated and r.details["log_index"] == 5 and r.details["commit_index"] == 4
+    servers[0] = sv("n1", "leader", commit=5)
+    r = check_progress(servers, events, quiet_since=100, now=200, bounds=B)
+    assert r.ok and r.details["entries"] == 1
+    # appended too recently to be owed, or an entry of an older term (Figure 8: committed only
+    # through one of the current term): not judged
+    servers[0] = sv("n1", "leader", commit=4)
+    recent = [events[0], ev(1, 170, node="n1", type="append", term=3, log_index=5)]
+    assert check_progress(servers, recent, quiet_since=100, now=200, bounds=B).ok
+    older = [events[0], ev(1, 120, node="n1", type="append", term=2, log_index=5)]
+    assert check_progress(servers, older, quiet_since=100, now=200, bounds=B).ok
+    # before the faults stopped is owed too, once the tail lasted catch_up
+    before = [events[0], ev(1, 60, node="n1", type="append", term=3, log_index=5)]
+    assert check_progress(servers, before, quiet_since=100, now=200, bounds=B).violated
+    assert check_progress(servers, before, quiet_since=100, now=139, bounds=B).ok
+
+
+def test_a_tail_with_a_minority_down_judges_the_leader_but_not_the_clients():
+    lead = ev(0, 110, node="n1", type="became-leader", term=3)
+    given_up = [
+        ev(1, 120, process="c1", type="invoke", f="put", value="a", key="x"),
+        ev(2, 125, process="c1", type="info", f="put", value="a", key="x"),
+    ]
+    live = [sv("n1", "leader"), sv("n2")]
+    # a client may pick the down server try after try: its operation is not owed
+    r = check_progress(live, [lead, *given_up], 100, 300, B, down=["n3"])
+    assert r.ok and r.details["operations"] == 0 and "n3 kept down" in r.message
+    # everything else is: a leader among the live majority, ...
+    r = check_progress([sv("n1", term=4), sv("n2", term=4)], [], 100, 300, B, down=["n3"])
+    assert r.violated and "n3 kept down" in r.message and r.details["down"] == ["n3"]
+    # ... and its entries committed
+    append = ev(3, 130, node="n1", type="append", term=3, log_index=1)
+    r = check_progress(live, [lead, append], 100, 300, B, down=["n3"])
+    assert r.violated and r.details["log_index"] == 1
+
+
+def test_a_quiescent_tail_is_judged_as_if_it_lasted_for_ever():
+    servers = [sv("n1", term=0), sv("n2", term=0), sv("n3", term=0)]
+    # 10 ticks of tail only, but nothing is pending: no leader will ever be elected
+    assert check_progress(servers, [], quiet_since=100, now=110, bounds=B).ok
+    r = check_progress(servers, [], quiet_since=100, now=110, bounds=B, quiescent=True)
+    assert r.violated and "nothing was pending" in r.message
+    # an operation left open when everything went quiet will never be answered
+    lead = ev(0, 50, node="n1", type="became-leader", term=3)
+    open_op = ev(1, 105, process="c1", type="invoke", f="get", value=None, key="x")
+    servers = [sv("n1", "leader"), sv("n2"), sv("n3")]
+    assert check_progress(servers, [lead, open_op], 100, 110, B).ok
+    r = check_progress(servers, [lead, open_op], 100, 110, B, quiescent=True)
+    assert r.violated and r.details["process"] == "c1"
+
+
+def test_tail_down_keeps_the_newest_leader_down_and_a_majority_up():
+    import pytest
+
+    from treadle.config import ConfigError
+
+    system = get_system("raft")
+    with pytest.raises(ConfigError):
+        system.resolve_config({"tail_down": "2"})  # 2 of 3: no majority left
+    assert system.resolve_config({"nodes": "5", "tail_down": "2"})["tail_down"] == 2
+    assert "tail_down" in system.schema().swarm()
+    for seed in range(6):
+        r = _run(seed, tail_down=-1, crash_rate=0.0, partition_rate=0.0)
+        assert r.violation is None, r.violation and r.violation.message
+        w = r.world
+        assert len(w.down) == 1
+        (down,) = w.down
+        # the leader of the run's newest term when the faults stopped was the one kept down
+        before = [e for e in w.history if e["time"] <= w.settled_at]
+        leaders = [e for e in before if e["type"] == "became-leader"]
+        assert leaders and leaders[-1]["node"] == down
+        crash = [e for e in w.history if e["type"] == "crash" and e["node"] == down][-1]
+        assert crash["time"] == w.settled_at
+        verdict = r.world.nodes  # the tail elected another leader among the live two
+        assert any(getattr(n, "role", None) == "leader" for n in verdict.values() if n)
+    for seed in range(4):
+        r = _run(seed, nodes=5, tail_down=-1)
+        assert r.violation is None, r.violation and r.violation.message
+        assert len(r.world.down) == 2
+
+
+def _first_violation(runs, **config):
+    for seed in range(runs):
+        r = _run(seed, **config)
+        if r.violation is not None:
+            return r.violation
+    return None
+
+
+def test_a_leader_that_does_not_count_itself_is_found_with_a_minority_down(monkeypatch):
+    """A survivor before tail_down: with every server up the peers alone are a majority."""
+    from treadle.impl.raft.node import RaftServer
+
+    def advance_commit(self, ctx):
+        for n in range(self.last_index(), self.commit_index, -1):
+            if self.term_at(n) != self.current_term:
+                break
+            if sum(1 for p in ctx.peers if self.match_index[p] >= n) >= self.majority:
+                self.set_commit(ctx, n)
+                return
+
+    monkeypatch.setattr(RaftServer, "advance_commit", advance_commit)
+    assert _first_violation(6) is None  # every server up in the tail: unseen
+    v = _first_violation(6, tail_down=-1)
+    assert v is not None and v.property == PROGRESS, v and v.message
+
+
+def test_a_cluster_where_no_server_may_stand_is_found_quiescent(monkeypatch):
+    """A survivor before: no election timer at all, so the tail went quiet at once and was
+    judged "too short"."""
+    from treadle.impl.raft.node import RaftServer
+
+    monkeypatch.setattr(RaftServer, "reset_election_timer", lambda self, ctx: None)
+    v = _first_violation(3)
+    assert v is not None and v.property == PROGRESS and "nothing was pending" in v.message

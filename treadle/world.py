@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random as _random
 from bisect import bisect_left, insort
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from treadle.config import Rule, Schema, at_most, choice, flag, integer, rate
@@ -545,16 +545,22 @@ class World:
         seed: int = 0,
         max_ticks: int | None = None,
         on_quiet: Callable[[World], None] | None = None,
+        keep_down: Iterable[str] = (),
     ) -> int:
         """Heal every partition, restart every crashed server, then run without faults (and
         without consuming choices) until quiescent, ``max_steps`` or ``max_ticks`` after the
         faults stopped. Used by systems whose properties hold "after the faults stop"
         (durability, convergence, liveness). ``on_quiet(world)`` runs once the faults stopped
-        (a binding handing its clients work to do in the tail); ``settled_at`` keeps the time."""
+        (a binding handing its clients work to do in the tail); ``settled_at`` keeps the time.
+        ``keep_down``: servers that are down for the whole tail instead (crashed now if up; a
+        system that promises progress with a minority down is judged with one down)."""
         self._settle_rng = _random.Random(seed)
         if self.partition is not None:
             self.heal()
-        for nid in sorted(self.down):
+        keep = set(keep_down)
+        for nid in sorted(keep - self.down):
+            self.crash(nid)
+        for nid in sorted(self.down - keep):
             self.restart(nid)
         self.settled_at = self.now
         if on_quiet is not None:

@@ -15,6 +15,21 @@ time ``quiet_since`` to ``now``) is such a period, and in it:
   leader was elected is answered (``ok`` or ``fail``), never given up on (``info``), and is not
   still open ``op_bound`` ticks after its invocation.
 
+* **a steady leader**: that leader was elected at most ``elect_within`` ticks after the faults
+  stopped (section 5.6: Raft "will be able to elect and maintain a steady leader" when
+  broadcastTime << electionTimeout << MTBF), not replaced again and again;
+* **the leader commits**: every entry of its own term that the leader appended ``catch_up`` ticks
+  before the end (or before the faults stopped) is committed by the end (section 5.3: the
+  leader retries AppendEntries until the entry is replicated on a majority, then commits it).
+
+A tail may keep a *minority* of the servers down (``down``): Raft is "fully functional
+(available) as long as any majority of the servers are operational and can communicate with
+each other" (section 1), so the leader, steady-leader, catch-up (of the live servers) and commit
+parts are judged the same; the clients' operations are not, since a client that picks its
+server at random may pick the down one try after try. A tail that went *quiescent* (nothing
+pending: no message, no timer) before a bound is judged as if it had lasted for ever, since
+nothing will ever change again; a correct Raft always has a timer pending.
+
 The bounds are generous multiples of the election timeout, the heartbeat and the clients' own
 timeout, so the check never fires on a correct implementation with those timing parameters;
 where the tail is too short for a bound, that part is not judged (returns passed with what it
@@ -50,32 +65,57 @@ def check_progress(
     quiet_since: int,
     now: int,
     bounds: Bounds,
+    down: Iterable[str] = (),
+    quiescent: bool = False,
 ) -> CheckResult:
-    """Judge the quiet tail ``[quiet_since, now]`` of a run whose final server states are
-    ``servers`` (every server up) and whose history is ``events``."""
+    """Judge the quiet tail ``[quiet_since, now]`` of a run whose final states of the live
+    servers are ``servers`` (``down``: the minority kept down in the tail) and whose history is
+    ``events``. ``quiescent``: nothing was pending at the end (the state is final)."""
     evs = list(events)
+    down = sorted(down)
     quiet = now - quiet_since
-    if not servers or quiet < bounds.elect_within:
+    if quiescent:
+        # nothing is pending, so nothing will ever happen: as if the tail never ended
+        now = max(now, quiet_since) + bounds.elect_within + bounds.catch_up + (bounds.op_bound or 0)
+    if not servers or now - quiet_since < bounds.elect_within:
         return CheckResult.passed(
             PROGRESS, f"the quiet tail ({quiet} ticks) was too short to judge"
         )
+    faults = _no_faults_text(quiet_since, down, quiescent)
     newest = max(s.term for s in servers)
     leaders = [s for s in servers if s.role == "leader" and s.term == newest]
     if not leaders:
         roles = ", ".join(f"{s.node} {s.role} of term {s.term}" for s in servers)
         return CheckResult.violation(
             PROGRESS,
-            f"no leader {quiet} ticks after the faults stopped (every server up, partitions "
-            f"healed, every message delivered since time {quiet_since}): {roles}. With a "
+            f"no leader {quiet} ticks after the faults stopped ({faults}): {roles}. With a "
             f"majority up and connected Raft elects a leader within a few election timeouts "
             f"(here: {bounds.elect_within} ticks).",
             since=quiet_since,
             time=now,
             terms={s.node: s.term for s in servers},
+            down=down,
         )
     leader = leaders[0]
     elected = _elected_at(evs, leader.node, leader.term)
-    judged = {"followers": 0, "operations": 0}
+    judged = {"followers": 0, "operations": 0, "entries": 0}
+    if elected is not None and elected > quiet_since + bounds.elect_within:
+        changes = sum(
+            1 for e in evs if e.get("type") == "became-leader" and e.get("time", 0) >= quiet_since
+        )
+        return CheckResult.violation(
+            PROGRESS,
+            f"{leader.node} became leader of term {leader.term} only at time {elected}, "
+            f"{elected - quiet_since} ticks after the faults stopped ({faults}); "
+            f"{changes} elections were won in the tail. With a majority up and connected Raft "
+            f"elects and then maintains a steady leader (section 5.6) within "
+            f"{bounds.elect_within} ticks.",
+            leader=leader.node,
+            term=leader.term,
+            elected=elected,
+            elections=changes,
+            down=down,
+        )
     if elected is not None and elected <= now - bounds.catch_up:
         target = _commit_at(evs, leader.node, now - bounds.catch_up)
         for s in servers:
@@ -88,7 +128,7 @@ def check_progress(
                     f"{s.node}'s commit index is {s.commit_index} at time {now}, but its leader "
                     f"{leader.node} (of term {leader.term} since time {elected}) had committed "
                     f"index {target} by time {now - bounds.catch_up}, {bounds.catch_up} ticks "
-                    f"earlier, and no fault happened since time {quiet_since}: a follower "
+                    f"earlier, and {faults}: a follower "
                     f"connected to a stable leader receives every committed entry (the leader "
                     f"backs nextIndex up until the logs match).",
                     node=s.node,
@@ -97,7 +137,34 @@ def check_progress(
                     commit_index=s.commit_index,
                     leader_commit=target,
                 )
-    if elected is not None and bounds.op_bound is not None:
+    if elected is not None and quiet_since <= now - bounds.catch_up:
+        owed = [
+            e
+            for e in evs
+            if e.get("node") == leader.node
+            and e.get("type") == "append"
+            and e.get("term") == leader.term
+            and e.get("time", 0) <= now - bounds.catch_up
+        ]
+        if owed:
+            last = max(owed, key=lambda e: int(e["log_index"]))
+            judged["entries"] = len(owed)
+            if leader.commit_index < int(last["log_index"]):
+                return CheckResult.violation(
+                    PROGRESS,
+                    f"{leader.node}, leader of term {leader.term} since time {elected}, "
+                    f"appended index {last['log_index']} (event {last.get('index')}) at time "
+                    f"{last.get('time')} but its commit index is {leader.commit_index} at time "
+                    f"{now}, at least {bounds.catch_up} ticks after both that append and the "
+                    f"faults stopping ({faults}): a leader with a majority up and connected "
+                    f"replicates an entry of its term to a majority and commits it.",
+                    leader=leader.node,
+                    term=leader.term,
+                    log_index=int(last["log_index"]),
+                    commit_index=leader.commit_index,
+                    down=down,
+                )
+    if elected is not None and bounds.op_bound is not None and not down:
         start = max(quiet_since, elected)
         for op, done in _operations(evs):
             t = op.get("time", 0)
@@ -124,14 +191,28 @@ def check_progress(
                 )
             if done is not None or late:
                 judged["operations"] += 1
+    kept = f" ({', '.join(down)} kept down)" if down else ""
     return CheckResult.passed(
         PROGRESS,
-        f"{leader.node} leads term {leader.term} {quiet} ticks after the faults stopped; "
-        f"{judged['followers']} followers caught up, {judged['operations']} operations of the "
-        "quiet tail were answered",
+        f"{leader.node} leads term {leader.term} {quiet} ticks after the faults stopped{kept}; "
+        f"{judged['followers']} followers caught up, {judged['entries']} entries of its term "
+        f"committed, {judged['operations']} operations of the quiet tail were answered",
         leader=leader.node,
         **judged,
     )
+
+
+def _no_faults_text(quiet_since: int, down: list[str], quiescent: bool) -> str:
+    if down:
+        text = (
+            f"a majority up and connected, {', '.join(down)} kept down, every other message "
+            f"delivered since time {quiet_since}"
+        )
+    else:
+        text = (
+            f"every server up, partitions healed, every message delivered since time {quiet_since}"
+        )
+    return text + ("; then nothing was pending, so nothing would ever change" if quiescent else "")
 
 
 def _elected_at(events: list[dict[str, Any]], node: str, term: int) -> int | None:

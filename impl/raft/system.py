@@ -7,9 +7,13 @@ Checks:
 * at the end of a run, the same five properties again offline from the recorded protocol events
   (which also checks that what the servers record agrees with what they hold), then
   linearizability of the client operations with the ``kv`` model;
-* after the run, a *quiet tail* of ``quiet_tail`` ticks (every server restarted, partitions
-  healed, no loss or duplication; each client gets one more operation): progress
-  (:mod:`checkers.raft.progress`): a leader, followers caught up, the tail's operations answered.
+* with ``check_quorum`` on, at the end of a run: no leader stays cut off from a majority (by
+  partitions and crashes, as the world recorded them) for longer than ``check_quorum_bound``
+  without stepping down (:mod:`checkers.raft.quorum`, Ongaro's thesis 6.2);
+* after the run, a *quiet tail* of ``quiet_tail`` ticks (every server restarted but the
+  ``tail_down`` minority, partitions healed, no loss or duplication; each client gets one more
+  operation): progress (:mod:`checkers.raft.progress`): a steady leader, followers caught up,
+  the leader's entries committed, the tail's operations answered.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from typing import Any
 
 from treadle.checkers.raft import ServerView, StateChecker, check_history
 from treadle.checkers.raft.progress import Bounds, check_progress
+from treadle.checkers.raft.quorum import check_quorum
 from treadle.checkers.result import CheckResult
 from treadle.impl.raft.node import RaftClient, RaftServer
 
-from treadle.config import at_most, choice, flag, integer
+from treadle.config import Rule, at_most, choice, flag, integer
 from treadle.coverage import PerNode, declared_sometimes
 from treadle.system import Cluster, System
 from treadle.world import World
@@ -153,7 +158,31 @@ def quiet_tail(world: World) -> None:
             w.set_timer(cid, "tail", delay)
 
     # steps are a safety bound only: the tail ends by time (a Raft cluster is never quiescent)
-    world.settle(ticks * 20 * len(world.factories), max_ticks=ticks, on_quiet=more_work)
+    world.settle(
+        ticks * 20 * len(world.factories),
+        max_ticks=ticks,
+        on_quiet=more_work,
+        keep_down=tail_down(world),
+    )
+
+
+def tail_down(world: World) -> list[str]:
+    """The minority that stays down in the quiet tail (``tail_down`` servers; -1: as many as
+    may be, ``(nodes - 1) // 2``): first the leader of the newest term, so that the tail must
+    elect a leader with a minority down, then the servers that are down already, then the
+    others from the last. Raft is available with any majority up (section 1)."""
+    n = len(world.server_ids)
+    k = int(world.config.get("tail_down", 0))
+    k = min((n - 1) // 2, k if k >= 0 else n)
+    if k <= 0:
+        return []
+    live = {nid: node for nid, node in world.nodes.items() if isinstance(node, RaftServer)}
+    newest = max((node.current_term for node in live.values()), default=0)
+    leaders = sorted(
+        nid for nid, node in live.items() if node.role == "leader" and node.current_term == newest
+    )
+    order = leaders + sorted(world.down) + sorted(world.server_ids, reverse=True)
+    return list(dict.fromkeys(order))[:k]
 
 
 def progress_bounds(config: dict[str, Any]) -> Bounds | None:
@@ -161,15 +190,25 @@ def progress_bounds(config: dict[str, Any]) -> Bounds | None:
     timeout): ten election timeouts to elect, three and four heartbeats plus twenty message
     latencies for a follower to catch up, a client's every try plus an election timeout.
     None where Raft promises no progress: election timeouts that are not randomized (split
-    votes may repeat forever), or a heartbeat plus a round trip not well inside the shortest
-    election timeout (followers would keep starting elections). Operations are judged only if a
+    votes may repeat forever), or a heartbeat plus a round trip (or plus two scheduling
+    windows) not well inside the shortest election timeout (followers would keep starting
+    elections). Operations are judged only if a
     client has tries enough to reach the leader through a follower that does not know it yet
     (a random server, a back-off, another random server, the hint)."""
     et_min, et = int(config["election_timeout_min"]), int(config["election_timeout_max"])
     hb, lat = int(config["heartbeat_interval"]), int(config["latency_max"])
-    # the quiet tail delivers every message after latency_min ticks (World.settle)
+    # the quiet tail delivers every message after latency_min ticks (World.settle), but any
+    # event due within `window` ticks of the earliest may go first: a heartbeat timer may fire
+    # and its AppendEntries arrive up to a window late each, so a follower hears from the
+    # leader at least every heartbeat + 2 windows
     rtt = 2 * int(config["latency_min"])
-    if not config["election_jitter"] or et_min >= et or hb + rtt >= et_min:
+    window = int(config["window"])
+    if (
+        not config["election_jitter"]
+        or et_min >= et
+        or hb + rtt >= et_min
+        or hb + 2 * window >= et_min
+    ):
         return None
     tries = int(config["client_tries"])
     return Bounds(
@@ -189,7 +228,25 @@ def progress(world: World) -> CheckResult | None:
         for nid, node in ((n, world.nodes.get(n)) for n in world.server_ids)
         if node is not None
     ]
-    r = check_progress(servers, world.history, world.settled_at, world.now, bounds)
+    # nothing pending at the end (no timer, no message): the state is final, judged as such
+    quiescent = not world.enabled_normal()
+    r = check_progress(
+        servers,
+        world.history,
+        world.settled_at,
+        world.now,
+        bounds,
+        down=sorted(world.down),
+        quiescent=quiescent,
+    )
+    world.sometimes(
+        "raft: the progress check judged a quiet tail with a minority down",
+        bool(world.down) and r.details.get("leader") is not None,
+    )
+    world.sometimes(
+        "raft: the progress check judged the leader's entries committed",
+        r.details.get("entries", 0) > 0,
+    )
     world.sometimes(
         "raft: the progress check judged an operation of the quiet tail",
         r.details.get("operations", 0) > 0,
@@ -198,6 +255,25 @@ def progress(world: World) -> CheckResult | None:
         "raft: the progress check judged followers catching up", r.details.get("followers", 0) > 0
     )
     return r
+
+
+def check_quorum_bound(config: dict[str, Any]) -> int:
+    """How long a leader may stay cut off from a majority with CheckQuorum on: its check runs
+    once per ``election_timeout_max``, so the round the cut falls in may still count replies
+    from before it (and one more round a reply already in flight from a server that then
+    crashed); each timer may drift by ``timer_drift`` and fire up to ``window`` ticks late."""
+    et, lat = int(config["election_timeout_max"]), int(config["latency_max"])
+    drift, window = int(config["timer_drift"]), int(config["window"])
+    return 2 * (et + drift + window) + lat + window
+
+
+def check_quorum_steps_down(world: World) -> CheckResult | None:
+    """With CheckQuorum on, no leader stays cut off from a majority past the bound (None: off)."""
+    if not world.config.get("check_quorum"):
+        return None
+    return check_quorum(
+        world.history, world.server_ids, check_quorum_bound(world.config), world.now
+    )
 
 
 def _server_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
@@ -305,10 +381,25 @@ system = System(
             "fault-free ticks after the run, judged for progress, 0 = none",
             legacy=0,
         ),
+        # a minority down for the whole tail, the newest leader first (Raft's availability
+        # claim is "any majority"); drawn per run, and 0 is what traces saved before it did
+        integer(
+            "tail_down",
+            0,
+            "servers kept down in the quiet tail, -1 = a minority",
+            minimum=0,
+            special={-1: "as many as a minority allows"},
+            swarm=(0, 0, -1),
+        ),
     ],
     config_rules=[
         at_most("election_timeout_min", "election_timeout_max"),
         at_most("election_candidates", "nodes"),
+        Rule(
+            ("tail_down", "nodes"),
+            lambda c: c["tail_down"] <= (c["nodes"] - 1) // 2,
+            "tail_down <= (nodes - 1) // 2 (a majority stays up)",
+        ),
     ],
     defaults={
         "crash_rate": 0.01,
@@ -319,7 +410,7 @@ system = System(
         "duplicate_rate": 0.03,
     },
     invariants=[raft_safety],
-    final_checks=[history_safety, progress],
+    final_checks=[history_safety, check_quorum_steps_down, progress],
     settle=quiet_tail,
     settle_enabled=lambda config: int(config["quiet_tail"]) > 0,
     # the shrinker may try fewer clients, operations and keys (Figure 8 needs 3 servers)
