@@ -684,3 +684,14 @@ def test_progress_check_on_hand_written_tails(history, work, verdict):
         assert r is None
     else:
         assert r is not None and r.property == "Progress after faults stop" and verdict in r.message
+
+
+def test_a_client_timeout_below_the_round_trip_is_not_judged_per_request(tmp_path):
+    """With a timeout shorter than a fault-free round trip a correct client resends in the
+    tail too: then only "every command finishes" is judged, never a false alarm."""
+    from treadle.checkers.eventstore.progress import round_trip
+
+    cfg = {"client_timeout": 4}
+    assert round_trip(system.resolve_config(cfg)) > 4
+    r = explore(system, strategy="random", seed=0, runs=60, config=cfg, out=str(tmp_path))
+    assert r.verdict == "ok", r.summary()

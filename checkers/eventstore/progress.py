@@ -29,18 +29,28 @@ def command_bound(config: dict[str, Any]) -> int:
     return int(config["think_max"]) + 1 + rounds * 2 * tries * int(config["client_timeout"])
 
 
+def round_trip(config: dict[str, Any]) -> int:
+    """The longest a store request can take without faults: a message each way, each up to
+    ``latency_max`` late by the scheduler's ``window``, and a group commit (which may itself
+    be taken a window late). A client timeout shorter than this resends in a fault-free world
+    too, so the per-request part is judged only when the timeout is at least this."""
+    hop = int(config["latency_max"]) + int(config["window"])
+    return 2 * hop + int(config["group_commit_delay"]) + int(config["window"])
+
+
 def check_progress(
     history: list[dict[str, Any]],
     quiet_since: int,
     now: int,
-    timeout: int,
+    timeout: int | None,
     work_left: dict[str, tuple[str | None, str | None, int]],
     bound: int,
 ) -> CheckResult | None:
     """``work_left``: per client, (its open command or None, that command's stream, commands it
-    has not started) at the end of the tail; ``bound``: ticks a command may take."""
+    has not started) at the end of the tail; ``bound``: ticks a command may take; ``timeout``:
+    the clients' timeout, None when requests are not judged (see :func:`round_trip`)."""
     invoked: dict[Any, dict[str, Any]] = {}
-    for ev in history:
+    for ev in history if timeout is not None else ():
         if ev.get("f") not in ("read", "append") or "key" not in ev:
             continue
         p = ev.get("process")

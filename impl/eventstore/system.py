@@ -7,7 +7,7 @@ from typing import Any
 
 from treadle.checkers.eventstore import Monitor, check_final
 from treadle.checkers.eventstore.domain import norm
-from treadle.checkers.eventstore.progress import check_progress, command_bound
+from treadle.checkers.eventstore.progress import check_progress, command_bound, round_trip
 from treadle.checkers.result import CheckResult
 from treadle.impl.eventstore import aggregates
 from treadle.impl.eventstore.client import Client
@@ -181,11 +181,12 @@ def progress(world: World) -> CheckResult | None:
         )
         for cid, n in _clients(world)
     }
+    timeout = int(world.config["client_timeout"])
     return check_progress(
         world.history,
         world.settled_at,
         world.now,
-        int(world.config["client_timeout"]),
+        timeout if timeout >= round_trip(world.config) else None,
         work,
         command_bound(world.config),
     )
