@@ -301,6 +301,30 @@ def test_handler_exception_is_a_violation():
     assert "KeyError" in r.violation.message and "n1" in r.violation.message
 
 
+def test_a_draw_from_an_empty_range_is_an_error_like_pythons():
+    """randrange(0) raises as random.randrange does (it answered 0, so a node picking from an
+    empty list went unnoticed); randrange(1) is 0 without a choice, as before."""
+
+    class Picker(Node):
+        def __init__(self, n):
+            self.n = n
+
+        def on_start(self, ctx):
+            ctx.set_timer("t", 1)
+
+        def on_timer(self, ctx, name):
+            ctx.record("drew", value=ctx.random.randrange(self.n))
+
+    for n, ok in ((0, False), (1, True), (3, True)):
+        sys_ = System("picker", "", lambda c, b, n=n: Cluster(servers={"n1": lambda: Picker(n)}))
+        r = explore(sys_, runs=1, out=None, shrink_time=0)
+        assert (r.verdict == "ok") == ok, (n, r.summary())
+        if not ok:
+            assert "randrange(0): empty range" in r.violation.message
+    with pytest.raises(ValueError, match="empty range"):
+        global_random.Random(0).randrange(0)  # the behaviour it now matches
+
+
 def test_quiescent_world_stops_even_with_faults_enabled():
     sys_ = ping_system(count=3, crash_rate=0.5)
     sys_.steps = 10_000

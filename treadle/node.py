@@ -95,6 +95,10 @@ class DeterministicRandom:
         return a + self._world.choose("random", b - a + 1)
 
     def randrange(self, n: int) -> int:
+        """An integer in [0, n). Like ``random.randrange``, an empty range is an error (it was
+        0: a node drawing from an empty list went unnoticed, e.g. p2c's second pick among one)."""
+        if n < 1:
+            raise ValueError(f"randrange({n}): empty range")
         return self._world.choose("random", n)
 
     def choice(self, seq: Sequence[T]) -> T:
