@@ -17,7 +17,7 @@ RAFT = get_system("raft")
 
 
 def test_systems_declare_the_options_their_docs_describe():
-    assert set(free_options(RAFT, {})) == {"prevote", "check_quorum", "snapshot_every"}
+    assert set(free_options(RAFT, {})) == {"prevote", "check_quorum", "snapshot_every", "tail_down"}
     assert "mode" in free_options(get_system("kv"), {})
     assert {"breaker_failures", "breaker_window"} <= set(free_options(get_system("mesh"), {}))
 
