@@ -119,6 +119,10 @@ def test_cli_workers_json(capsys, tmp_path):
     assert data["parallel"]["workers"] == 2
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_on_workers_exits_130_with_exact_counts(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "treadle.cli", "explore", "raft", "--time", "60", "--workers", "2"]
@@ -127,6 +131,10 @@ def test_ctrl_c_on_workers_exits_130_with_exact_counts(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's Ctrl-C would reach
+        # a foreground command's Ctrl-C: a shell starts background jobs (`pytest ... &`) with
+        # SIGINT ignored, the child inherits that and Python then never raises
+        # KeyboardInterrupt (the test failed, and the exploration ran its full minute)
+        preexec_fn=_default_sigint,
     )
     time.sleep(4.0)
     os.killpg(proc.pid, signal.SIGINT)
