@@ -260,8 +260,9 @@ def choice(
     options: Iterable[str],
     doc: str = "",
     swarm: tuple[str, ...] | None = None,
+    legacy: str | None = None,
 ) -> Key:
-    return Key(name, "str", default, doc, choices=tuple(options), swarm=swarm)
+    return Key(name, "str", default, doc, choices=tuple(options), swarm=swarm, legacy=legacy)
 
 
 def text(

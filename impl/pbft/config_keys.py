@@ -19,6 +19,15 @@ CONFIG_KEYS = [
     integer("watermark_window", 4, "sequence numbers between the watermarks", minimum=1),
     integer("view_change_timeout", 20, "ticks before a backup suspects the primary", 1),
     integer("status_interval", 10, "ticks between status messages", minimum=1),
+    # traces saved before the key existed settled without judging the clients (legacy "off")
+    # and replay unchanged
+    choice(
+        "client_tail",
+        "on",
+        ("on", "off"),
+        "after the run each client gets one more operation, judged for progress",
+        legacy="off",
+    ),
 ]
 
 CONFIG_RULES = [

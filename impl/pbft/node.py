@@ -951,9 +951,12 @@ class Client(Node):
         self.current: Request | None = None
         self.tries = 0
         self.replies: dict[str, tuple[int, int]] = {}
+        # the binding's quiet tail (faults stopped): retransmit until answered, never give up
+        self.patient = False
 
     def state(self) -> Any:
         return (
+            self.patient,
             self.ops_left,
             self.timestamp,
             self.view,
@@ -978,8 +981,10 @@ class Client(Node):
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "think":
             self.invoke(ctx)
+        elif name == "tail":
+            self.start_tail(ctx)
         elif name == "timeout" and self.current is not None:
-            if self.tries <= self.retries:
+            if self.patient or self.tries <= self.retries:
                 self.tries += 1
                 for dst in ctx.servers:
                     ctx.send(dst, self.current)
@@ -989,6 +994,22 @@ class Client(Node):
                 ctx.info("append", req.op, timestamp=req.timestamp)
                 self.current = None
                 self.after(ctx)
+
+    def start_tail(self, ctx: Context) -> None:
+        """The binding's quiet tail: the faults stopped, and with at most f faulty replicas PBFT
+        promises the client a reply (Castro & Liskov, section 4.5). An open operation is
+        retransmitted to every replica at once; an idle client gets one more operation. Either
+        way the client now waits for the reply (client progress check)."""
+        self.patient = True
+        if self.current is not None:
+            self.tries = 0
+            for dst in ctx.servers:
+                ctx.send(dst, self.current)
+            ctx.set_timer("timeout", self.timeout)
+            return
+        self.ops_left += 1
+        ctx.cancel_timer("think")
+        self.invoke(ctx)
 
     def invoke(self, ctx: Context) -> None:
         if self.ops_left <= 0:

@@ -7,6 +7,7 @@ from typing import Any
 
 from treadle.checkers.pbft import check_liveness, safety_invariant
 from treadle.checkers.pbft.clients import client_check
+from treadle.checkers.pbft.progress import check_client_progress
 from treadle.checkers.result import CheckResult
 from treadle.impl.pbft.byzantine import BYZANTINE_MODES, ByzantineReplica
 from treadle.impl.pbft.node import Client, Replica
@@ -50,6 +51,72 @@ def safety_after_settle(world: World) -> CheckResult | None:
 
 def liveness(world: World) -> CheckResult | None:
     return check_liveness(world.history, int(world.config["f"]))
+
+
+SETTLE_STEPS = 3000
+
+
+TAIL_TIMEOUTS = 128
+
+
+def tail_bound(config: dict[str, Any], vc: int | None) -> int | None:
+    """Ticks within which a client's operation completes once the faults stop, given the
+    longest view-change timeout of a correct replica then (``vc``; None: not judged).
+
+    PBFT's liveness rests on the view-change timeout doubling after each view change that does
+    not complete, until it exceeds the network's delay (Castro & Liskov, section 4.5.2); the
+    time to recover is proportional to the timeouts the replicas have reached when the faults
+    stop, so the bound is a multiple of them: TAIL_TIMEOUTS view-change timeouts plus
+    TAIL_TIMEOUTS // 8 client timeouts (the client's retransmissions reach a new primary). The
+    measured worst case is 40 timeouts (docs/pbft.md)."""
+    timeout = int(config["client_timeout"])
+    if timeout <= 0:
+        return None  # a client that never retransmits may wait on a faulty primary for ever
+    vc = max(int(vc or 0), int(config["view_change_timeout"]))
+    return TAIL_TIMEOUTS * vc + TAIL_TIMEOUTS // 8 * timeout
+
+
+def quiet_tail(world: World) -> None:
+    """After the run: heal, restart, no more faults (World.settle). With ``client_tail`` on,
+    each client then gets one more operation (or retransmits its open one) and waits for the
+    reply, and the tail lasts until the progress bound has passed (or nothing is pending)."""
+    if world.config.get("client_tail") != "on":
+        world.settle(SETTLE_STEPS)
+        return
+    # the longest view-change timeout a correct replica reached (a restarted one starts afresh)
+    vc = max((n.vc_timeout for n in world.nodes.values() if type(n) is Replica), default=0)
+    world.pbft_tail_vc = vc  # type: ignore[attr-defined]
+    bound = tail_bound(world.config, vc)
+    if bound is None:
+        world.settle(SETTLE_STEPS)
+        return
+
+    def more_work(w: World) -> None:
+        for cid in w.client_ids:
+            # patient at once: the tail timer may fire after a timeout due within the
+            # scheduling window, and the client must not give up on its open operation then
+            w.nodes[cid].patient = True  # type: ignore[attr-defined]
+            w.set_timer(cid, "tail", 1)
+
+    # steps are a safety bound only: the tail ends by time, or when nothing is pending
+    world.settle(SETTLE_STEPS * 100, max_ticks=bound + 1, on_quiet=more_work)
+
+
+def client_progress(world: World) -> CheckResult | None:
+    """Every client's operation of the quiet tail completed ok within the bound (None: no
+    client tail in this run)."""
+    vc = getattr(world, "pbft_tail_vc", None)
+    if world.config.get("client_tail") != "on" or world.settled_at is None or vc is None:
+        return None
+    bound = tail_bound(world.config, vc)
+    if bound is None:
+        return None
+    now = world.now
+    if not world.enabled_normal():
+        now = max(now, world.settled_at + bound)  # nothing pending: nothing will ever change
+    return check_client_progress(
+        world.history, int(world.config["f"]), world.client_ids, world.settled_at, now, bound
+    )
 
 
 def _replica_summary(nid: str, node: Any) -> tuple[Any, ...] | None:
@@ -170,10 +237,10 @@ system = System(
         "window": 3,
     },
     invariants=[safety_invariant],
-    final_checks=[safety_after_settle, liveness, client_check],
+    final_checks=[safety_after_settle, liveness, client_check, client_progress],
     # the shrinker may try fewer clients and operations
     shrink_config={"clients": 1, "ops_per_client": 1},
-    settle_steps=3000,
+    settle=quiet_tail,
     steps=500,
     # 2: durable request queue, execute events carry the result, ok events the replies counted
     version="2",
@@ -200,6 +267,7 @@ system = System(
         "timer_drift": 0,
         "max_timer_fires": 0,
         "max_states": 30_000,
+        "client_tail": "off",
     },
     symmetric=[["c1", "c2"]],
     sometimes=declared_sometimes("treadle.impl.pbft.node"),
