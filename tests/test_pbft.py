@@ -164,7 +164,7 @@ BUGS = {
     "weak-quorum": (3, "Agreement"),
     "no-digest-check": (17, "Agreement"),
     "accept-any-view": (3, "Agreement"),
-    "view-change-drops-prepared": (9, "Liveness"),
+    "view-change-drops-prepared": (0, "Liveness"),
     "client-accepts-f-replies": (0, "Reply Certificate"),
     "accept-pre-prepare-from-backup": (15, "Liveness"),
 }
