@@ -53,9 +53,9 @@ def liveness(world: World) -> CheckResult | None:
     return check_liveness(world.history, int(world.config["f"]))
 
 
+#: the fault-free settle without the client tail (what saved traces replay with)
 SETTLE_STEPS = 3000
-
-
+#: the client tail's bound in view-change timeouts (the worst measured was 40: docs/pbft.md)
 TAIL_TIMEOUTS = 128
 
 
