@@ -110,3 +110,24 @@ def iter_jsonl(
         obj.setdefault("index", n)
         n += 1
         yield lineno, obj
+
+
+def client_operations(
+    events: Iterable[dict[str, Any]],
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each client invocation with its completion (``ok``, ``fail`` or ``info``; None while
+    open), per process, in invocation order (the progress checks judge them)."""
+    out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    open_: dict[Any, int] = {}
+    for e in events:
+        t = e.get("type")
+        if t not in ("invoke", "ok", "fail", "info") or "process" not in e:
+            continue
+        p = e["process"]
+        if t == "invoke":
+            open_[p] = len(out)
+            out.append((e, None))
+        elif p in open_:
+            i = open_.pop(p)
+            out[i] = (out[i][0], e)
+    return out

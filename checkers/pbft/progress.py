@@ -24,6 +24,8 @@ from typing import Any
 
 from treadle.checkers.result import CheckResult
 
+from treadle.history import client_operations
+
 CLIENT_PROGRESS = "Client progress after faults stop"
 
 
@@ -45,7 +47,7 @@ def check_client_progress(
         return None
     judged: dict[str, int] = {c: 0 for c in clients}
     slowest = 0
-    for op, done in _operations(evs):
+    for op, done in client_operations(evs):
         p = str(op.get("process"))
         if done is not None and int(done.get("time", 0)) <= since:
             continue  # completed before (or as) the faults stopped: nothing promised
@@ -115,21 +117,3 @@ def check_client_progress(
         slowest=slowest,
         bound=bound,
     )
-
-
-def _operations(events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
-    """Each client invocation with its completion (None while open), per process."""
-    out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
-    open_: dict[Any, int] = {}
-    for e in events:
-        t = e.get("type")
-        if t not in ("invoke", "ok", "fail", "info") or "process" not in e:
-            continue
-        p = e["process"]
-        if t == "invoke":
-            open_[p] = len(out)
-            out.append((e, None))
-        elif p in open_:
-            i = open_.pop(p)
-            out[i] = (out[i][0], e)
-    return out

@@ -45,8 +45,9 @@ from typing import Any
 from treadle.checkers.raft.state import ServerView
 from treadle.checkers.result import CheckResult
 
+from treadle.history import client_operations
+
 PROGRESS = "Progress after faults stop"
-_CLIENT = ("invoke", "ok", "fail", "info")
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def check_progress(
                 )
     if elected is not None and bounds.op_bound is not None and not down:
         start = max(quiet_since, elected)
-        for op, done in _operations(evs):
+        for op, done in client_operations(evs):
             t = op.get("time", 0)
             if t < start:
                 continue
@@ -236,21 +237,3 @@ def _commit_at(events: list[dict[str, Any]], node: str, when: int) -> int | None
         elif e.get("type") == "commit":
             best = int(e["log_index"])
     return best
-
-
-def _operations(events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
-    """Each invocation with its completion (None while open), per client process."""
-    out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
-    open_: dict[Any, int] = {}
-    for e in events:
-        t = e.get("type")
-        if t not in _CLIENT or "process" not in e:
-            continue
-        p = e["process"]
-        if t == "invoke":
-            open_[p] = len(out)
-            out.append((e, None))
-        elif p in open_:
-            i = open_.pop(p)
-            out[i] = (out[i][0], e)
-    return out
