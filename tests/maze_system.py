@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from treadle.checkers.result import CheckResult
+
 from treadle.node import Context, Node
 from treadle.system import Cluster, System
 from treadle.world import World

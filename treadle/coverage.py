@@ -33,8 +33,6 @@ _BUCKETS = (0, 1, 2, 3, 4, 4, 4, 4, 8)
 _BUCKET_EDGES = frozenset((1, 2, 3, 4, 8, 16, 32, 128))
 
 
-
-
 def bucket(n: int) -> int:
     if n < len(_BUCKETS):
         return _BUCKETS[n]
@@ -110,7 +108,17 @@ class PerNode:
 class RunCoverage:
     """The features of one run, observed step by step (``observe`` after every step)."""
 
-    __slots__ = ("first", "abstraction", "_hist", "_some", "_last", "_counts", "_value", "_cond", "_seen")
+    __slots__ = (
+        "first",
+        "abstraction",
+        "_hist",
+        "_some",
+        "_last",
+        "_counts",
+        "_value",
+        "_cond",
+        "_seen",
+    )
 
     def __init__(
         self, abstraction: Abstraction | None = None, conditions: list[Hashable] | None = None
