@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from treadle import history as hist
 from treadle.exhaustive import explore_exhaustive, split_config
 from treadle.runner import load_and_check, replay_trace, run_once
 from treadle.shrink import DEFAULT_RUNS, shrink, shrink_report
@@ -79,18 +78,15 @@ def first_random_counterexample(
         rec = Recorder(strat)
         r = run_once(system, cfg, bug, rec, system.steps)
         if r.violation is not None:
-            return Trace(
+            return Trace.of_run(
                 system.name,
                 system.version,
                 bug,
                 cfg,
                 seed,
                 "mixed",
-                r.steps,
+                r,
                 rec.choices,
-                violation=r.violation.to_json(),
-                history_sha256=hist.digest(r.history),
-                events=len(r.history),
                 extra={"strategy_run": strat.describe_run()},
             )
     return None
@@ -107,18 +103,15 @@ def raw_of_saved(path: Path) -> tuple[System, Trace]:
     r = run_once(system, t.config, t.bug, rec, system.steps)
     if r.violation is None or r.violation.property != t.violation["property"]:
         return system, t  # recorded under other flags: shrink the saved trace itself
-    return system, Trace(
+    return system, Trace.of_run(
         system.name,
         system.version,
         t.bug,
         t.config,
         t.seed,
         t.strategy,
-        r.steps,
+        r,
         rec.choices,
-        violation=r.violation.to_json(),
-        history_sha256=hist.digest(r.history),
-        events=len(r.history),
         extra=t.extra,
     )
 

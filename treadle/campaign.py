@@ -30,7 +30,6 @@ from treadle.renamed import renamed
 from treadle.seeds import DEFAULT_DB, SeedDB, now_text, signature
 from treadle.strategies import make_strategy
 from treadle.system import System, get_system
-from treadle.trace import Trace
 from treadle.workdir import DEFAULT_TRACES
 
 CAMPAIGN_STRATEGY = "swarm"
@@ -111,24 +110,6 @@ class CampaignResult:
             "parallel": self.parallel,
             "sometimes": self.sometimes,
         }
-
-
-def _trace_of(system: System, spec: RunSpec, r: SeedRun) -> Trace:
-    assert r.violation is not None
-    return Trace(
-        system=system.name,
-        system_version=system.version,
-        bug=spec.bug,
-        config=r.config or spec.config,  # the run's own: its drawn options included
-        seed=r.seed,
-        strategy=spec.strategy,
-        steps=r.steps,
-        choices=r.choices or [],
-        violation=r.violation.to_json(),
-        history_sha256=r.history_sha256 or "",
-        events=r.events,
-        extra={"strategy_run": r.strategy_run or {}, "campaign": True},
-    )
 
 
 def campaign(
@@ -267,7 +248,7 @@ def _record(
     trace_path = None
     if out is not None and (known is None or known.trace is None):
         trace_path = save_new_trace(
-            _trace_of(system, spec, r),
+            r.trace(system, spec, campaign=True),
             out,
             trace_filename(system.name, spec.bug, r.violation.property, r.seed),
         )

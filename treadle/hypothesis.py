@@ -82,23 +82,19 @@ class Run:
 
     def trace(self) -> Any:
         """This run as a :class:`~treadle.Trace` (what ``treadle replay`` reads)."""
-        from treadle import history as hist
         from treadle.trace import Trace
 
         r = self.execute()
         sys_obj = get_system(self.system)
-        return Trace(
-            system=self.system,
-            system_version=sys_obj.version,
-            bug=self.bug,
-            config=dict(self.config),
-            seed=self.seed,
-            strategy="hypothesis",
-            steps=r.steps,
-            choices=list(self.choices),
-            violation=r.violation.to_json() if r.violation else None,
-            history_sha256=hist.digest(r.history),
-            events=len(r.history),
+        return Trace.of_run(
+            self.system,
+            sys_obj.version,
+            self.bug,
+            dict(self.config),
+            self.seed,
+            "hypothesis",
+            r,
+            list(self.choices),
             extra={"fault_plan": self.faults},
         )
 

@@ -38,6 +38,7 @@ from treadle.errors import Nondeterminism, TreadleError
 from treadle.options import run_config
 from treadle.strategies import Recorder, Replay, Strategy, make_strategy
 from treadle.system import System
+from treadle.trace import Trace
 
 #: restarts of a broken pool (or resubmissions after lost workers) before giving up
 MAX_RESTARTS = 5
@@ -103,6 +104,25 @@ class SeedRun:
     meta: Any = None
     #: the run's configuration (its drawn options included), kept when it violated
     config: dict[str, Any] | None = None
+
+    def trace(self, system: System, spec: RunSpec, **extra: Any) -> Trace:
+        """The trace of this violating run, under its own configuration (drawn options
+        included); ``extra`` goes beside its strategy's description."""
+        assert self.violation is not None
+        return Trace(
+            system=system.name,
+            system_version=system.version,
+            bug=spec.bug,
+            config=self.config or spec.config,
+            seed=self.seed,
+            strategy=spec.strategy,
+            steps=self.steps,
+            choices=self.choices or [],
+            violation=self.violation.to_json(),
+            history_sha256=self.history_sha256 or "",
+            events=self.events,
+            extra={"strategy_run": self.strategy_run or {}, **extra},
+        )
 
 
 @dataclass

@@ -236,20 +236,7 @@ def explore(
     run_seed, choices = found.seed, found.choices or []
     v = found.violation
     assert v is not None
-    raw = Trace(
-        system=sys_obj.name,
-        system_version=sys_obj.version,
-        bug=bug,
-        config=found.config or cfg,  # the run's own: its drawn options included
-        seed=run_seed,
-        strategy=strategy,
-        steps=found.steps,
-        choices=choices,
-        violation=v.to_json(),
-        history_sha256=found.history_sha256 or "",
-        events=found.events,
-        extra={"strategy_run": found.strategy_run or {}},
-    )
+    raw = found.trace(sys_obj, spec)
     if on_message:
         on_message(
             f"found a violation of {v.property} in run {n_runs} (seed {run_seed}); shrinking"

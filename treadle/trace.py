@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from treadle.errors import InputError
-from treadle.history import atomic_write
+from treadle.history import atomic_write, digest
 
 FORMAT = "treadle-trace/1"
 
@@ -27,6 +27,32 @@ class Trace:
     events: int = 0
     shrunk_from: dict[str, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_run(
+        cls,
+        system: str,
+        system_version: str,
+        bug: str | None,
+        config: dict[str, Any],
+        seed: int,
+        strategy: str,
+        run: Any,
+        choices: list[int],
+        **fields: Any,
+    ) -> Trace:
+        """The trace of a run made in this process (a :class:`treadle.run.RunResult`): its steps,
+        violation, history digest and event count come from ``run``; ``fields`` sets the rest
+        (or overrides those)."""
+        v = run.violation
+        values: dict[str, Any] = {
+            "steps": run.steps,
+            "violation": v.to_json() if v is not None else None,
+            "history_sha256": digest(run.history),
+            "events": len(run.history),
+            **fields,
+        }
+        return cls(system, system_version, bug, config, seed, strategy, choices=choices, **values)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}

@@ -62,37 +62,31 @@ def check_client_progress(
             f"within {bound} ticks (Castro & Liskov, section 4.5)"
         )
         if done is not None and done.get("type") != "ok":
-            return CheckResult.violation(
-                CLIENT_PROGRESS,
+            return _late(
                 f"{where} ended {done.get('type')} (event {done.get('index')}) at time "
                 f"{done.get('time')}, after the faults stopped at time {since}: {promise}.",
-                process=p,
-                operation=op.get("index"),
-                since=since,
-                bound=bound,
+                op,
+                since,
+                bound,
             )
         if done is None:
             if start + bound > now:
                 continue  # the tail ended before the bound: not judged
-            return CheckResult.violation(
-                CLIENT_PROGRESS,
+            return _late(
                 f"{where} was still open at time {now}, {now - start} ticks after the faults "
                 f"stopped (time {since}) or it was invoked: {promise}.",
-                process=p,
-                operation=op.get("index"),
-                since=since,
-                bound=bound,
+                op,
+                since,
+                bound,
             )
         took = int(done.get("time", 0)) - start
         if took > bound:
-            return CheckResult.violation(
-                CLIENT_PROGRESS,
+            return _late(
                 f"{where} completed only at time {done.get('time')}, {took} ticks after the "
                 f"faults stopped (time {since}) or it was invoked: {promise}.",
-                process=p,
-                operation=op.get("index"),
-                since=since,
-                bound=bound,
+                op,
+                since,
+                bound,
                 took=took,
             )
         slowest = max(slowest, took)
@@ -116,4 +110,17 @@ def check_client_progress(
         operations=total,
         slowest=slowest,
         bound=bound,
+    )
+
+
+def _late(message: str, op: dict[str, Any], since: int, bound: int, **more: Any) -> CheckResult:
+    """The violation for one client operation of the quiet tail."""
+    return CheckResult.violation(
+        CLIENT_PROGRESS,
+        message,
+        process=str(op.get("process")),
+        operation=op.get("index"),
+        since=since,
+        bound=bound,
+        **more,
     )

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from treadle import history as hist
 from treadle.config import ConfigError
 from treadle.errors import TreadleError
 from treadle.exhaustive.bounds import EXPLORER_SCHEMA
@@ -197,18 +196,17 @@ def explore_exhaustive(
                 "probably nondeterministic (try treadle explore --check-determinism)"
             )
         v = r.violation
-        trace = Trace(
-            system=system.name,
-            system_version=system.version,
-            bug=bug,
-            config=ex.cfg,
-            seed=0,
-            strategy=strategy,
+        trace = Trace.of_run(
+            system.name,
+            system.version,
+            bug,
+            ex.cfg,
+            0,
+            strategy,
+            r,
+            list(found.choices),
             steps=found.steps,
-            choices=list(found.choices),
             violation=v.to_json(),
-            history_sha256=hist.digest(r.history),
-            events=len(r.history),
             extra={"exhaustive": {"shortest": True, "depth": found.steps}},
         )
         path = None

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from treadle import history as hist
 from treadle.errors import TraceMismatch, TreadleError
 from treadle.renamed import renamed
 from treadle.shrink import positional, structural
@@ -134,18 +133,17 @@ def _shrink(
     assert r is not None and r.violation is not None and sh.stopped is not None
     extra = dict(trace.extra)
     extra["shrink"] = {"runs": sh.runs, "stopped": sh.stopped}
-    return Trace(
-        system=trace.system,
-        system_version=trace.system_version,
-        bug=trace.bug,
-        config=sh.cfg,
-        seed=trace.seed,
-        strategy=trace.strategy,
+    return Trace.of_run(
+        trace.system,
+        trace.system_version,
+        trace.bug,
+        sh.cfg,
+        trace.seed,
+        trace.strategy,
+        r,
+        sh.choices,
         steps=sh.steps,
-        choices=sh.choices,
         violation=_without_timings(r.violation.to_json()),
-        history_sha256=hist.digest(r.history),
-        events=len(r.history),
         # a trace shrunk again keeps the size of the run it first came from
         shrunk_from=trace.shrunk_from
         or {

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from treadle import history as hist
 from treadle.run import run_once
 from treadle.shrink.core import OutOfBudget, Shrinker
 from treadle.strategies import Recorder, make_strategy
@@ -78,18 +77,8 @@ def _first_failing_run(sh: Shrinker, cfg: dict[str, Any], seeds: int) -> Trace |
         if sh._fails(r):
             assert r.violation is not None
             t = sh.trace
-            return Trace(
-                t.system,
-                t.system_version,
-                t.bug,
-                cfg,
-                t.seed,
-                t.strategy,
-                r.steps,
-                rec.choices,
-                violation=r.violation.to_json(),
-                history_sha256=hist.digest(r.history),
-                events=len(r.history),
+            return Trace.of_run(
+                t.system, t.system_version, t.bug, cfg, t.seed, t.strategy, r, rec.choices
             )
     return None
 

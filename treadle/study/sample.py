@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from treadle import history as hist
 from treadle.run import run_once
 from treadle.strategies import Recorder, make_strategy
 from treadle.system import get_system
@@ -27,16 +26,4 @@ def record_trace(
     strat.begin_run(seed, cfg, max_steps)
     rec = Recorder(strat)
     r = run_once(sys_obj, cfg, bug, rec, max_steps)
-    return Trace(
-        system=sys_obj.name,
-        system_version=sys_obj.version,
-        bug=bug,
-        config=cfg,
-        seed=seed,
-        strategy=strategy,
-        steps=r.steps,
-        choices=rec.choices,
-        violation=r.violation.to_json() if r.violation else None,
-        history_sha256=hist.digest(r.history),
-        events=len(r.history),
-    )
+    return Trace.of_run(sys_obj.name, sys_obj.version, bug, cfg, seed, strategy, r, rec.choices)
